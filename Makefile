@@ -1,0 +1,69 @@
+# One entry point for people and CI. Every target installs what it needs on
+# first use; stamp files make the second call install nothing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ENV ?= dev
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := .stamps
+CDK := node_modules/.bin/cdk
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_DEPRECATED := quiet
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help install test lint typecheck unit synth deploy diff run bench clean
+
+help:
+	@echo "make run            run the whole pipeline offline (local AWS emulator), then one prediction"
+	@echo "make test           ruff + mypy + pytest (what CI runs)"
+	@echo "make synth ENV=dev  synthesize cdk.out/ for an environment (dev, stage, prod)"
+	@echo "make deploy ENV=dev cdk deploy that environment's stacks"
+	@echo "make bench          serving benchmark against MLflow's scoring server"
+
+$(STAMPS)/venv: requirements.txt requirements-dev.txt training/requirements.txt inference/requirements.txt
+	@mkdir -p $(STAMPS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+$(STAMPS)/node: package.json package-lock.json
+	@mkdir -p $(STAMPS)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(STAMPS)/venv $(STAMPS)/node
+
+lint: $(STAMPS)/venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMPS)/venv
+	$(VENV)/bin/mypy
+
+unit: install
+	$(VENV)/bin/pytest
+
+test: lint typecheck unit
+
+synth: install
+	$(CDK) synth --all --quiet -c env=$(ENV)
+	@echo "wrote cdk.out/ for $(ENV) (cdk-nag report: cdk.out/validation-report.json if any findings)"
+
+diff: install
+	$(CDK) diff --all -c env=$(ENV)
+
+deploy: install
+	$(CDK) deploy --all -c env=$(ENV)
+
+run: install
+	$(PY) -m offline run --env $(ENV)
+
+bench: install
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	$(PY) -m bench.serving
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .offline
