@@ -23,6 +23,12 @@ LABEL: Final = "is_fraud"
 #: SageMaker real-time endpoints reject request bodies over 6 MB.
 MAX_PAYLOAD_BYTES: Final = 6 * 1024 * 1024
 
+#: The model artifact layout, a contract between ``training.train`` (writes it into
+#: ``SM_MODEL_DIR``) and ``inference.serve`` (reads it from ``/opt/ml/model``). Both
+#: sides import these names from here because this is the one module both images hold.
+MODEL_FILE: Final = "model.joblib"
+MODEL_METADATA_FILE: Final = "model.json"
+
 CSV_CONTENT_TYPE: Final = "text/csv"
 JSON_CONTENT_TYPE: Final = "application/json"
 SUPPORTED_CONTENT_TYPES: Final = (CSV_CONTENT_TYPE, JSON_CONTENT_TYPE)

@@ -1,0 +1,135 @@
+"""The model server, under SageMaker's hosting contract.
+
+``python -m inference.serve`` (the image's ``serve`` entry point):
+
+* loads the model from ``SM_MODEL_DIR`` (else ``/opt/ml/model``) before it
+  listens; a missing or invalid model exits with status 2 and one clear line;
+* listens on ``0.0.0.0``:``SAGEMAKER_BIND_TO_PORT`` (else 8080; ``SERVE_HOST``
+  narrows the address, e.g. to 127.0.0.1 for offline mode and tests) with
+  ``SAGEMAKER_MODEL_SERVER_WORKERS`` worker processes (else one per CPU);
+* ``GET /ping`` and ``POST /invocations`` (see ``inference.app``);
+* ``SIGTERM`` stops it gracefully: in-flight requests finish, then it exits 0.
+
+Why gunicorn with a bare WSGI app (measured in ``docs/benchmarks.md``): the
+work per request is tiny once the trees are compiled (``inference.model``), so
+the server's own per-request cost decides throughput. Gunicorn's pre-fork
+master gives one single-threaded process per core (no GIL sharing, no OpenMP
+oversubscription), restarts a worker that dies, enforces request-line and
+header limits, and implements graceful SIGTERM; the ``gthread`` worker keeps
+connections alive and lets a slow client hold one thread rather than the whole
+worker. An ASGI stack (uvicorn + FastAPI, which MLflow's scoring server uses)
+adds an event loop, routing, and pydantic layers whose cost is several times
+that of scoring one row.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from inference.app import WSGIApp, configure_logging, make_app
+from inference.model import LoadedModel, ModelLoadError, load_model
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """The hosting contract's knobs, read once from the environment."""
+
+    model_dir: str
+    host: str
+    port: int
+    workers: int
+    threads: int
+    worker_class: str
+    timeout: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
+        """Read ``SM_MODEL_DIR``, ``SAGEMAKER_BIND_TO_PORT``, ``SAGEMAKER_MODEL_SERVER_WORKERS``..."""
+
+        def integer(name: str, default: int, low: int) -> int:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+            if value < low:
+                raise ValueError(f"{name} must be >= {low}, got {value}")
+            return value
+
+        worker_class = env.get("SERVE_WORKER_CLASS", "gthread").strip() or "gthread"
+        if worker_class not in ("gthread", "sync"):
+            raise ValueError(f"SERVE_WORKER_CLASS must be 'gthread' or 'sync', got {worker_class!r}")
+        return cls(
+            model_dir=env.get("SM_MODEL_DIR") or "/opt/ml/model",
+            host=env.get("SERVE_HOST") or "0.0.0.0",
+            port=integer("SAGEMAKER_BIND_TO_PORT", 8080, 1),
+            workers=integer("SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1, 1),
+            threads=integer("SERVE_THREADS", 4, 1),
+            worker_class=worker_class,
+            timeout=integer("SAGEMAKER_MODEL_SERVER_TIMEOUT", 60, 1),
+        )
+
+
+def _gunicorn_options(settings: ServerSettings, model: LoadedModel) -> dict[str, Any]:
+    def when_ready(_server: Any) -> None:
+        print(
+            f"inference server listening on http://{settings.host}:{settings.port} "
+            f"({settings.workers} workers, model {model.version}, "
+            f"{'compiled trees' if model.compiled else 'sklearn predict_proba'})",
+            flush=True,
+        )
+
+    return {
+        "bind": f"{settings.host}:{settings.port}",
+        "workers": settings.workers,
+        "worker_class": settings.worker_class,
+        "threads": settings.threads,
+        "timeout": settings.timeout,
+        "graceful_timeout": 20,
+        "keepalive": 75,  # longer than the idle timeout of SageMaker's front end, which reuses connections
+        "backlog": 2048,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "when_ready": when_ready,
+        "proc_name": "inference-serve",
+    }
+
+
+def run(settings: ServerSettings, app: WSGIApp, model: LoadedModel) -> None:
+    """Serve ``app`` until SIGTERM/SIGINT."""
+    from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+
+    class _Server(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in _gunicorn_options(settings, model).items():
+                self.cfg.set(key, value)
+
+        def load(self) -> WSGIApp:
+            return app
+
+    _Server().run()
+
+
+def main(env: Mapping[str, str] | None = None) -> int:
+    """Load the model, then serve; a bad configuration or model exits 2 with one clear line."""
+    environ = os.environ if env is None else env
+    configure_logging()
+    try:
+        settings = ServerSettings.from_env(environ)
+        model = load_model(settings.model_dir)
+    except (ValueError, ModelLoadError) as err:
+        print(f"inference server cannot start: {err}", file=sys.stderr, flush=True)
+        return 2
+    run(settings, make_app(model), model)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Code shared by every Lambda; each Lambda asset ships this package next to its own."""

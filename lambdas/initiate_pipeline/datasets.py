@@ -1,0 +1,95 @@
+"""Choosing the dataset a run trains on, checking it, and fingerprinting its contents."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from lambdas.initiate_pipeline.models import DataVersion
+
+CHANNELS = ("train", "validation")
+
+
+class DatasetError(RuntimeError):
+    """No usable dataset: the state machine's catch turns this into a failure notification."""
+
+
+def _is_file(key: str) -> bool:
+    """Skip the zero-byte "folder" placeholders that the console creates."""
+    return not key.endswith("/")
+
+
+def dataset_prefix_for_key(bucket: str, data_prefix: str, object_key: str) -> str:
+    """The dataset folder (``incoming/<dataset>/``) holding ``object_key``."""
+    if not object_key.startswith(data_prefix):
+        raise DatasetError(
+            f"object s3://{bucket}/{object_key} is not under the data prefix s3://{bucket}/{data_prefix}"
+        )
+    dataset, sep, _rest = object_key[len(data_prefix) :].partition("/")
+    if not dataset or not sep:
+        raise DatasetError(
+            f"object s3://{bucket}/{object_key} is not inside a dataset folder; "
+            f"expected s3://{bucket}/{data_prefix}<dataset>/train/ and .../validation/"
+        )
+    return f"{data_prefix}{dataset}/"
+
+
+def newest_dataset_prefix(s3: Any, bucket: str, data_prefix: str) -> str:
+    """The dataset folder under ``data_prefix`` whose newest object is the most recent."""
+    newest: dict[str, datetime] = {}
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=data_prefix):
+        for item in page.get("Contents", []):
+            key: str = item["Key"]
+            dataset, sep, _rest = key[len(data_prefix) :].partition("/")
+            if not dataset or not sep or not _is_file(key):
+                continue
+            modified: datetime = item["LastModified"]
+            if dataset not in newest or modified > newest[dataset]:
+                newest[dataset] = modified
+    if not newest:
+        raise DatasetError(
+            f"no dataset found under s3://{bucket}/{data_prefix}; upload <dataset>/train/ and validation/"
+        )
+    # Ties (same second) go to the lexically last name, so the choice is deterministic.
+    dataset = max(newest, key=lambda name: (newest[name], name))
+    return f"{data_prefix}{dataset}/"
+
+
+def current_objects(s3: Any, bucket: str, prefix: str) -> dict[str, str]:
+    """``{key: version id, or ETag where the bucket is not versioned}`` of the live objects under ``prefix``."""
+    objects: dict[str, str] = {}
+    paginator = s3.get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for version in page.get("Versions", []):
+            key: str = version["Key"]
+            if not version.get("IsLatest") or not _is_file(key):
+                continue
+            version_id = version.get("VersionId")
+            objects[key] = version_id if version_id and version_id != "null" else str(version["ETag"]).strip('"')
+    return objects
+
+
+def data_version(objects: dict[str, str]) -> str:
+    """SHA-256 over the sorted ``key`` / ``version`` pairs: changes whenever any object does."""
+    digest = hashlib.sha256()
+    for key in sorted(objects):
+        digest.update(f"{key}\t{objects[key]}\n".encode())
+    return digest.hexdigest()
+
+
+def describe_dataset(s3: Any, bucket: str, prefix: str) -> DataVersion:
+    """Check ``prefix`` holds both channels and return its location and version."""
+    objects = current_objects(s3, bucket, prefix)
+    missing = [channel for channel in CHANNELS if not any(key.startswith(f"{prefix}{channel}/") for key in objects)]
+    if missing:
+        wanted = " and ".join(f"s3://{bucket}/{prefix}{channel}/" for channel in missing)
+        raise DatasetError(f"dataset s3://{bucket}/{prefix} is incomplete: no objects under {wanted}")
+    return DataVersion(
+        bucket=bucket,
+        prefix=prefix,
+        train_uri=f"s3://{bucket}/{prefix}train/",
+        validation_uri=f"s3://{bucket}/{prefix}validation/",
+        version=data_version(objects),
+    )

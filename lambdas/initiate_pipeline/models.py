@@ -1,0 +1,137 @@
+"""The boundary of ``initiate_pipeline``: its event, environment, SSM documents and result."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from lambdas.common.settings import EnvSettings
+
+
+class ExecutionInput(BaseModel):
+    """What EventBridge rules and manual starts send to the state machine."""
+
+    model_config = ConfigDict(extra="allow")
+
+    trigger: Literal["schedule", "s3", "manual"]
+    reason: str = ""
+    bucket: str | None = None
+    object_key: str | None = None
+
+
+class ExecutionContext(BaseModel):
+    """The ``$$.Execution`` / ``$$.StateMachine`` facts the state machine passes along."""
+
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    start_time: datetime
+    state_machine_arn: str = Field(min_length=1)
+
+
+class InitiateEvent(BaseModel):
+    """The Lambda payload: ``{"input": <execution input>, "execution": {...}}``."""
+
+    input: ExecutionInput
+    execution: ExecutionContext
+
+
+class InitiateSettings(EnvSettings):
+    """The function's environment variables."""
+
+    environment: str = Field(min_length=1)
+    topic_arn: str = Field(min_length=1)
+    data_bucket: str = Field(min_length=1)
+    data_prefix: str = "incoming/"
+    artifacts_bucket: str = Field(min_length=1)
+    hyperparameters_parameter: str = Field(min_length=1)
+    settings_parameter: str = Field(min_length=1)
+    training_repository_uri: str = Field(min_length=1)
+    inference_repository_uri: str = Field(min_length=1)
+    training_source_hash: str = Field(min_length=1)
+    inference_source_hash: str = Field(min_length=1)
+    endpoint_name: str = Field(min_length=1)
+    #: Optional; the state machine's IAM policy scopes SageMaker resources to this prefix.
+    name_prefix: str | None = None
+
+    @property
+    def sagemaker_name_prefix(self) -> str:
+        """``NAME_PREFIX`` if set, else ``fraud-<env>-``: every run's SageMaker names start with it."""
+        return self.name_prefix or f"fraud-{self.environment}-"
+
+    @field_validator("data_prefix")
+    @classmethod
+    def _folder(cls, value: str) -> str:
+        value = value.lstrip("/")
+        return value if not value or value.endswith("/") else value + "/"
+
+
+class PipelineSettings(BaseModel):
+    """The ``SETTINGS_PARAMETER`` document; unknown keys are passed through untouched."""
+
+    model_config = ConfigDict(extra="allow")
+
+    training_instance_type: str
+    training_instance_count: int = Field(ge=1)
+    training_volume_gb: int = Field(ge=1)
+    max_runtime_seconds: int = Field(ge=1)
+    endpoint_instance_type: str
+    endpoint_initial_instance_count: int = Field(ge=1)
+
+
+class DataVersion(BaseModel):
+    """The dataset a run trains on."""
+
+    bucket: str
+    prefix: str
+    train_uri: str
+    validation_uri: str
+    version: str
+
+
+class ImageVersion(BaseModel):
+    """One container image: the source it is built from and whether it still has to be built."""
+
+    source_hash: str
+    image_uri: str
+    image_tag: str
+    build_needed: bool
+
+
+class CodeVersion(BaseModel):
+    """Both images and the combined code version recorded with the model."""
+
+    training: ImageVersion
+    inference: ImageVersion
+    version: str
+
+
+class ResourceNames(BaseModel):
+    """SageMaker names for this run; the endpoint name is fixed per environment."""
+
+    training_job: str
+    model: str
+    endpoint_config: str
+    endpoint: str
+
+
+class InitiateResult(BaseModel):
+    """What the state machine keeps at ``$.run``.
+
+    A skipped run carries only the identifying fields; ``data``, ``code``,
+    ``hyperparameters`` and ``settings`` are then null because nothing was
+    looked up.
+    """
+
+    run_id: str
+    skip: bool
+    skip_reason: str | None
+    execution_arn: str
+    console_url: str
+    data: DataVersion | None
+    code: CodeVersion | None
+    hyperparameters: dict[str, str] | None
+    settings: dict[str, Any] | None
+    names: ResourceNames
+    output_uri: str

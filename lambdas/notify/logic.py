@@ -1,0 +1,140 @@
+"""Formatting pipeline outcomes as readable SNS messages."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from lambdas.common.sns import execution_console_url, publish, safe_subject
+from lambdas.notify.models import ErrorInfo, Notification, NotifyEvent, NotifySettings
+
+#: Longest cause shown in full; longer ones keep their head and tail.
+MAX_CAUSE_CHARS = 4_000
+
+#: Keys under which AWS services put the one line that explains a failure.
+_REASON_KEYS = ("FailureReason", "errorMessage", "ErrorMessage", "StatusMessage", "message", "Message")
+
+
+def _truncate(text: str, limit: int = MAX_CAUSE_CHARS) -> str:
+    """Keep the head and the tail (where stack traces end) of an over-long text."""
+    if len(text) <= limit:
+        return text
+    head = limit * 3 // 4
+    tail = limit - head
+    omitted = len(text) - head - tail
+    return f"{text[:head]}\n... ({omitted} characters omitted) ...\n{text[-tail:]}"
+
+
+def _find_reason(document: Any) -> str | None:
+    """The first failure reason found in a JSON cause, searched breadth-first."""
+    queue = [document]
+    while queue:
+        node = queue.pop(0)
+        if isinstance(node, dict):
+            for key in _REASON_KEYS:
+                value = node.get(key)
+                if isinstance(value, str) and value.strip():
+                    return value.strip()
+            queue.extend(node.values())
+        elif isinstance(node, list):
+            queue.extend(node)
+    return None
+
+
+def describe_cause(cause: str | None) -> tuple[str | None, str]:
+    """``(one-line reason if the cause says one, the cause for humans)``.
+
+    A JSON cause (Lambda errors, SageMaker and CodeBuild descriptions) is
+    pretty-printed; any cause is cut to :data:`MAX_CAUSE_CHARS`.
+    """
+    if not cause or not cause.strip():
+        return None, "(no cause given)"
+    try:
+        document = json.loads(cause)
+    except json.JSONDecodeError:
+        return None, _truncate(cause.strip())
+    if not isinstance(document, (dict, list)):
+        return None, _truncate(cause.strip())
+    return _find_reason(document), _truncate(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+
+
+def _run_value(run: dict[str, Any] | None, *path: str) -> str | None:
+    node: Any = run
+    for key in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return None if node is None else str(node)
+
+
+def _format_value(value: float | str | None) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4f}".rstrip("0").rstrip(".")
+    return "-" if value is None else str(value)
+
+
+def failure_notification(event: NotifyEvent, environment: str) -> Notification:
+    """Which state failed, with what error and why, for which run, and where to look."""
+    state = event.state
+    error = state.error or ErrorInfo()
+    failed_state = state.failed_state or "an unknown state"
+    run_id = _run_value(state.run, "run_id")
+    reason, cause = describe_cause(error.Cause)
+    lines = [
+        f"The fraud-detection pipeline ({environment}) failed at {failed_state}.",
+        "",
+        f"Run:     {run_id or 'unknown (the run failed before it was initiated)'}",
+        f"State:   {failed_state}",
+        f"Error:   {error.Error}",
+    ]
+    trigger = (state.model_extra or {}).get("trigger")
+    if state.run is None and isinstance(trigger, str):
+        lines.append(f"Trigger: {trigger}")
+    if reason:
+        lines.append(f"Reason:  {reason}")
+    dataset = _run_value(state.run, "data", "prefix")
+    if dataset:
+        lines.append(f"Dataset: s3://{_run_value(state.run, 'data', 'bucket')}/{dataset}")
+    lines += ["", "Cause:", cause, "", f"Execution: {execution_console_url(event.execution_arn)}"]
+    subject = f"[FraudPipeline {environment}] FAILED at {failed_state}: {error.Error}"
+    return Notification(subject=safe_subject(subject), message="\n".join(lines))
+
+
+def success_notification(event: NotifyEvent, environment: str) -> Notification:
+    """The run that finished, its metrics and what is now serving."""
+    state = event.state
+    run_id = _run_value(state.run, "run_id") or "unknown"
+    training = state.training
+    endpoint = state.endpoint
+    lines = [
+        f"The fraud-detection pipeline ({environment}) finished run {run_id}: the new model is serving.",
+        "",
+        f"Run:             {run_id}",
+        f"Data version:    {_run_value(state.run, 'data', 'version') or '-'}",
+        f"Code version:    {_run_value(state.run, 'code', 'version') or '-'}",
+        f"Training job:    {(training.job_name if training else None) or '-'}",
+        f"Model artifact:  {(training.model_artifacts if training else None) or '-'}",
+        f"Endpoint:        {(endpoint.EndpointName if endpoint else None) or '-'}",
+        f"Endpoint config: {(endpoint.EndpointConfigName if endpoint else None) or '-'}",
+        f"Endpoint status: {(endpoint.EndpointStatus if endpoint else None) or '-'}",
+        "",
+        "Metrics:",
+    ]
+    metrics = training.metrics if training else []
+    if metrics:
+        width = max(len(metric.MetricName) for metric in metrics)
+        lines += [f"  {metric.MetricName.ljust(width)}  {_format_value(metric.Value)}" for metric in metrics]
+    else:
+        lines.append("  (none reported)")
+    lines += ["", f"Execution: {execution_console_url(event.execution_arn)}"]
+    subject = f"[FraudPipeline {environment}] run {run_id} deployed"
+    return Notification(subject=safe_subject(subject), message="\n".join(lines))
+
+
+def notify(event: NotifyEvent, settings: NotifySettings, sns: Any) -> dict[str, str]:
+    """Publish the notification for ``event``; return ``{"subject", "message_id"}``."""
+    build = success_notification if event.kind == "success" else failure_notification
+    notification = build(event, settings.environment)
+    message_id = publish(sns, topic_arn=settings.topic_arn, subject=notification.subject, message=notification.message)
+    return {"subject": notification.subject, "message_id": message_id}

@@ -1,0 +1,7 @@
+"""``python -m offline run ...``: see ``offline.cli``."""
+
+import sys
+
+from offline.cli import main
+
+sys.exit(main())

@@ -1,0 +1,129 @@
+"""The EventBridge → Step Functions delivery moto lacks.
+
+S3 "Object Created" events (from moto's S3, see ``offline.moto_patches``) are matched
+against each deployed rule's own EventPattern; for every matching rule whose target is a
+state machine, the target's own Input/InputTransformer builds the execution input and
+StartExecution runs. Delivery happens on a dispatcher thread after a short latency, like
+EventBridge's, so a dataset's two uploads are both in S3 before the first run looks.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from offline.event_rules import matches, transform_input
+from offline.provision import Rule
+
+#: How long after an upload its event reaches the targets.
+DELIVERY_LATENCY_SECONDS = 0.5
+
+_REASONS = {"Put": "PutObject", "Post": "POST Object", "Copy": "CopyObject"}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One execution the bridge started."""
+
+    rule: str
+    execution_arn: str
+    object_key: str
+    input: str
+
+
+def s3_object_created_event(created: dict[str, Any]) -> dict[str, Any]:
+    """The event S3 sends EventBridge for a new object (shape from the S3 user guide)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": created["account"],
+        "time": datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": created["region"],
+        "resources": [created["bucket_arn"]],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": created["bucket"]},
+            "object": {
+                "key": created["key"],
+                "size": created["size"],
+                "etag": created["etag"],
+                **({"version-id": created["version_id"]} if created.get("version_id") else {}),
+                "sequencer": f"{time.time_ns():018X}",
+            },
+            "request-id": uuid.uuid4().hex[:16].upper(),
+            "requester": created["account"],
+            "source-ip-address": "127.0.0.1",
+            "reason": _REASONS.get(created.get("reason", "Put"), created.get("reason", "PutObject")),
+        },
+    }
+
+
+class EventBridge:
+    """Delivers S3 events to the state machine targets of matching rules."""
+
+    def __init__(
+        self, *, rules: list[Rule], start_execution: Callable[[str, str], str], log: Callable[[str], None] = print
+    ) -> None:
+        self._rules = rules
+        self._start_execution = start_execution
+        self._log = log
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.deliveries: list[Delivery] = []
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._dispatch, name="eventbridge", daemon=True)
+        self._thread.start()
+
+    def on_object_created(self, created: dict[str, Any]) -> None:
+        with self._pending_lock:
+            self._pending += 1
+        self._queue.put({**s3_object_created_event(created), "_due": time.monotonic() + DELIVERY_LATENCY_SECONDS})
+
+    def idle(self) -> bool:
+        """Whether every event received so far has been delivered."""
+        with self._pending_lock:
+            return self._pending == 0
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(5)
+
+    def _dispatch(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            time.sleep(max(0.0, item.pop("_due") - time.monotonic()))
+            try:
+                self.deliver(item)
+            except Exception as error:
+                self._log(f"eventbridge: delivery failed: {type(error).__name__}: {error}")
+            finally:
+                with self._pending_lock:
+                    self._pending -= 1
+
+    def deliver(self, event: dict[str, Any]) -> list[Delivery]:
+        """Start an execution for each state machine target of each rule matching ``event``."""
+        started: list[Delivery] = []
+        for rule in self._rules:
+            if not rule.enabled or rule.event_pattern is None or not matches(rule.event_pattern, event):
+                continue
+            for target in rule.targets:
+                if ":states:" not in str(target.get("Arn")):
+                    continue
+                payload = transform_input(target, event, rule_arn=rule.arn, rule_name=rule.name)
+                json.loads(payload)  # EventBridge refuses to deliver an input that is not JSON
+                execution_arn = self._start_execution(str(target["Arn"]), payload)
+                delivery = Delivery(rule.name, execution_arn, event["detail"]["object"]["key"], payload)
+                self.deliveries.append(delivery)
+                started.append(delivery)
+        return started

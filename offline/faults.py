@@ -1,0 +1,109 @@
+"""``--fail-at STATE``: which states can fail, and the plan the integrations consult.
+
+The valid names are read from the synthesized definition: every Task state on the normal
+path (reachable from ``StartAt`` through ``Next``/``Default``/``Choices``, including
+inside Parallel branches), minus the error path (everything reachable from a ``Catch``),
+because a state that only runs after another failure cannot be made to fail on its own.
+
+Each integration fails the way AWS would when its state is named: a CodeBuild build ends
+FAILED, a training job's container writes ``failure``, an endpoint goes to Failed, a Lambda
+handler raises; any other task gets the service's error for a rejected call.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class UnknownStateError(ValueError):
+    """``--fail-at`` named a state that is not a failable Task state of the definition."""
+
+
+def _walk(states: dict[str, Any], start: str, *, follow_catch: bool) -> list[tuple[str, dict[str, Any]]]:
+    """States reachable from ``start`` in definition order of discovery, descending into branches."""
+    seen: list[str] = []
+    found: list[tuple[str, dict[str, Any]]] = []
+    pending = [start]
+    while pending:
+        name = pending.pop(0)
+        if name in seen or name not in states:
+            continue
+        seen.append(name)
+        state = states[name]
+        found.append((name, state))
+        successors = [state.get("Next"), state.get("Default")]
+        successors += [choice.get("Next") for choice in state.get("Choices", [])]
+        if follow_catch:
+            successors += [catch.get("Next") for catch in state.get("Catch", [])]
+        pending += [s for s in successors if s]
+        for branch in state.get("Branches", []):
+            found += _walk(branch["States"], branch["StartAt"], follow_catch=follow_catch)
+        iterator = state.get("ItemProcessor") or state.get("Iterator")
+        if iterator:
+            found += _walk(iterator["States"], iterator["StartAt"], follow_catch=follow_catch)
+    return found
+
+
+def error_path_states(definition: dict[str, Any]) -> set[str]:
+    """Names of the states reachable from a ``States.ALL`` Catch (the notify-error path).
+
+    A Catch of specific errors can be part of the normal flow (e.g. "endpoint not found →
+    create it"), so only catch-all handlers start the error path.
+    """
+    names: set[str] = set()
+    for _, state in _walk(definition["States"], definition["StartAt"], follow_catch=True):
+        for catch in state.get("Catch", []):
+            if "States.ALL" in catch.get("ErrorEquals", []):
+                names |= {name for name, _ in _walk(definition["States"], catch["Next"], follow_catch=True)}
+    return names
+
+
+def failable_states(definition: dict[str, Any]) -> list[str]:
+    """Task states of the normal path, in the order a run meets them."""
+    error_path = error_path_states(definition)
+    names: list[str] = []
+    for name, state in _walk(definition["States"], definition["StartAt"], follow_catch=True):
+        if state.get("Type") == "Task" and name not in error_path and name not in names:
+            names.append(name)
+    return names
+
+
+def top_level_failable_states(definition: dict[str, Any]) -> list[str]:
+    """The failable states that sit at the top level of the definition (not inside a branch)."""
+    return [name for name in failable_states(definition) if name in definition["States"]]
+
+
+@dataclass
+class FaultPlan:
+    """The state to fail, if any, and one-shot arms the integrations consume."""
+
+    state: str | None = None
+    _armed: set[tuple[str, str]] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def validate(self, definition: dict[str, Any]) -> None:
+        if self.state is None:
+            return
+        valid = failable_states(definition)
+        if self.state not in valid:
+            raise UnknownStateError(
+                f"--fail-at {self.state!r} is not a Task state of the pipeline; choose one of: {', '.join(valid)}"
+            )
+
+    def targets(self, state_name: str | None) -> bool:
+        return self.state is not None and state_name == self.state
+
+    def arm(self, kind: str, resource_name: str) -> None:
+        """Make the next ``kind`` operation on ``resource_name`` fail (e.g. an endpoint deploy)."""
+        with self._lock:
+            self._armed.add((kind, resource_name))
+
+    def take(self, kind: str, resource_name: str) -> bool:
+        """Whether an armed fault applies to this operation; disarms it."""
+        with self._lock:
+            if (kind, resource_name) in self._armed:
+                self._armed.discard((kind, resource_name))
+                return True
+            return False

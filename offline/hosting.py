@@ -1,0 +1,226 @@
+"""SageMaker endpoints as local ``python -m inference.serve`` processes.
+
+CreateEndpoint and UpdateEndpoint are asynchronous in AWS, and so they are here: the
+endpoint is ``Creating`` (or ``Updating``) while a server process for the endpoint config's
+model starts on a free port (``SM_MODEL_DIR`` = the extracted ``model.tar.gz``), and turns
+``InService`` only once ``/ping`` answers 200. A process that exits or never becomes healthy
+makes a new endpoint ``Failed``; a failed update rolls back to the old process and config
+(``InService`` with a ``FailureReason``), as SageMaker does.
+
+An update is blue/green: the new process starts and becomes healthy, routing switches to it
+atomically, and only then, after in-flight requests drained, the old one stops. Requests
+sent through the runtime proxy during an update therefore never fail.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from offline import processes
+from offline.assembly import REPO_ROOT
+from offline.faults import FaultPlan
+from offline.local_aws import LocalAws, free_port
+from offline.training_jobs import parse_s3_uri
+
+HEALTH_TIMEOUT_SECONDS = 90.0
+#: How long an old endpoint process keeps serving in-flight requests after routing moved.
+DRAIN_SECONDS = 1.0
+
+
+@dataclass
+class LiveProcess:
+    """One running model server."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    config_name: str
+    log_file: Path
+    variant: str = "AllTraffic"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class DeployError(RuntimeError):
+    """A model server did not become healthy; the message becomes the FailureReason."""
+
+
+class EndpointFleet:
+    """The live server process behind each endpoint, and the deployments that replace them."""
+
+    def __init__(
+        self,
+        *,
+        aws: LocalAws,
+        workdir: Path,
+        faults: FaultPlan,
+        describe_config: Callable[[str], dict[str, Any]],
+        describe_model: Callable[[str], Any],
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self._aws = aws
+        self._workdir = workdir / "endpoints"
+        self._faults = faults
+        self._describe_config = describe_config
+        self._describe_model = describe_model
+        self._log = log
+        self._live: dict[str, LiveProcess] = {}
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def route(self, endpoint_name: str) -> str | None:
+        """The base URL serving ``endpoint_name`` now, or None."""
+        live = self._live.get(endpoint_name)
+        return live.url if live is not None else None
+
+    def deploy(self, endpoint: Any, config_name: str, *, update: bool) -> None:
+        """Start deploying ``config_name`` behind moto's ``endpoint`` record, in the background."""
+        endpoint.endpoint_status = "Updating" if update else "Creating"
+        endpoint.last_modified_time = _now()
+        endpoint.failure_reason = None
+        thread = threading.Thread(
+            target=self._deploy, args=(endpoint, config_name, update), name=f"deploy-{endpoint.endpoint_name}"
+        )
+        thread.daemon = True
+        self._threads.append(thread)
+        thread.start()
+
+    def _deploy(self, endpoint: Any, config_name: str, update: bool) -> None:
+        name = endpoint.endpoint_name
+        fail = self._faults.take("endpoint", name)
+        try:
+            new = self._start_server(name, config_name, broken=fail)
+        except Exception as error:
+            reason = str(error)
+            endpoint.failure_reason = reason
+            endpoint.last_modified_time = _now()
+            # A failed update rolls back to the running config; a failed create is Failed.
+            endpoint.endpoint_status = "InService" if update and name in self._live else "Failed"
+            self._log(f"endpoint {name}: deploy of {config_name} failed: {reason}")
+            return
+        with self._lock:
+            old = self._live.get(name)
+            self._live[name] = new
+        endpoint.endpoint_config_name = config_name
+        endpoint.production_variants = _variants(self._describe_config(config_name))
+        endpoint.last_modified_time = _now()
+        endpoint.endpoint_status = "InService"
+        if old is not None:
+            time.sleep(DRAIN_SECONDS)
+            processes.stop(old.process)
+            self._log(f"endpoint {name}: {old.config_name} (port {old.port}) stopped; {config_name} serves")
+
+    def _start_server(self, endpoint_name: str, config_name: str, *, broken: bool) -> LiveProcess:
+        config = self._describe_config(config_name)
+        variant = config["ProductionVariants"][0]
+        model = self._describe_model(variant["ModelName"])
+        container = model.primary_container or (model.containers or [{}])[0]
+        model_dir = self._workdir / endpoint_name / config_name / "model"
+        model_dir.mkdir(parents=True, exist_ok=True)
+        if not broken:
+            self._extract_model(container.get("ModelDataUrl"), model_dir)
+        port = free_port()
+        log_file = model_dir.parent / "server.log"
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO_ROOT),
+            **(container.get("Environment") or {}),
+            "SM_MODEL_DIR": str(model_dir),
+            "SAGEMAKER_BIND_TO_PORT": str(port),
+            "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
+            "SERVE_HOST": "127.0.0.1",
+        }
+        with log_file.open("wb") as log:
+            process = processes.start(
+                [sys.executable, "-m", "inference.serve"], env=env, cwd=REPO_ROOT, stdout=log.fileno()
+            )
+        live = LiveProcess(
+            process=process, port=port, config_name=config_name, log_file=log_file, variant=variant["VariantName"]
+        )
+        try:
+            _wait_healthy(live)
+        except DeployError:
+            processes.stop(process)
+            raise
+        return live
+
+    def _extract_model(self, model_data_url: str | None, model_dir: Path) -> None:
+        if not model_data_url:
+            raise DeployError("the model has no ModelDataUrl")
+        bucket, key = parse_s3_uri(model_data_url)
+        archive = model_dir.parent / "model.tar.gz"
+        self._aws.client("s3").download_file(bucket, key, str(archive))
+        with tarfile.open(archive) as tar:
+            tar.extractall(model_dir, filter="data")
+
+    def delete(self, endpoint_name: str) -> None:
+        with self._lock:
+            live = self._live.pop(endpoint_name, None)
+        if live is not None:
+            processes.stop(live.process)
+
+    def stop_all(self) -> None:
+        for thread in self._threads:
+            thread.join(HEALTH_TIMEOUT_SECONDS)
+        for name in list(self._live):
+            self.delete(name)
+
+    def live_processes(self) -> dict[str, LiveProcess]:
+        return dict(self._live)
+
+
+def _wait_healthy(live: LiveProcess) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        code = live.process.poll()
+        if code is not None:
+            tail = live.log_file.read_text(errors="replace").strip().splitlines()[-3:]
+            raise DeployError(
+                f"The primary container for production variant {live.variant} did not pass the ping health check "
+                f"(the model server exited with status {code}: {' | '.join(tail)})"
+            )
+        try:
+            with urllib.request.urlopen(f"{live.url}/ping", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise DeployError(
+        f"The primary container for production variant {live.variant} did not pass the ping health check "
+        f"within {HEALTH_TIMEOUT_SECONDS:.0f} s"
+    )
+
+
+def _variants(config: dict[str, Any]) -> list[dict[str, Any]]:
+    variants = []
+    for variant in config.get("ProductionVariants", []):
+        count = variant.get("InitialInstanceCount", 1)
+        weight = variant.get("InitialVariantWeight", 1.0)
+        variants.append(
+            {
+                "VariantName": variant["VariantName"],
+                "CurrentWeight": weight,
+                "DesiredWeight": weight,
+                "CurrentInstanceCount": count,
+                "DesiredInstanceCount": count,
+            }
+        )
+    return variants
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(tz=datetime.UTC)

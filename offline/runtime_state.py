@@ -1,0 +1,49 @@
+"""The local services the moto patches dispatch to, for the local AWS that is running now.
+
+moto's patched methods are module-level functions with moto's signatures, so they find
+offline mode's objects here rather than through arguments. One local AWS runs at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from offline.codebuild import LocalCodeBuild
+    from offline.faults import FaultPlan
+    from offline.hosting import EndpointFleet
+    from offline.lambda_runtime import LambdaRuntime
+    from offline.training_jobs import TrainingJobRunner
+
+
+@dataclass
+class Services:
+    lambdas: LambdaRuntime
+    codebuild: LocalCodeBuild
+    training: TrainingJobRunner
+    fleet: EndpointFleet
+    faults: FaultPlan
+    #: Called with (bucket name, key, size, etag, version id) for each S3 "Object Created".
+    on_object_created: Callable[[dict[str, Any]], None]
+    #: Longest a Wait state or a Retry interval really sleeps (seconds).
+    max_wait_seconds: float = 2.0
+
+
+_active: Services | None = None
+
+
+def activate(active: Services | None) -> None:
+    global _active
+    _active = active
+
+
+def current() -> Services | None:
+    return _active
+
+
+def services() -> Services:
+    if _active is None:
+        raise RuntimeError("offline mode's local services are not running")
+    return _active

@@ -1,0 +1,392 @@
+"""One local AWS with the app deployed into it, and pipeline runs against it.
+
+``LocalPipeline`` is a context manager: entering starts moto (with offline mode's patches),
+the local SageMaker Runtime and the local REST API, and creates the synthesized
+resources; leaving stops every server and child process. ``run`` starts the pipeline the
+way production does (uploading a dataset under the data bucket's ``incoming/`` prefix)
+and follows the executions the uploads trigger until they end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from offline import moto_patches, processes
+from offline.assembly import REPO_ROOT, Assembly
+from offline.codebuild import LocalCodeBuild
+from offline.event_bridge import EventBridge
+from offline.faults import FaultPlan
+from offline.hosting import EndpointFleet
+from offline.http_servers import Server, local_api, runtime_proxy
+from offline.lambda_runtime import LambdaRuntime
+from offline.local_aws import LocalAws, free_port, running_moto
+from offline.progress import Log, Notification, Printer, Progress, StateTiming
+from offline.provision import Deployment, Provisioner
+from offline.runtime_state import Services, activate
+from offline.training_jobs import TrainingJobRunner
+
+PROXY_HANDLER = "lambdas.inference_proxy.app.handler"
+LABEL_COLUMN = "is_fraud"
+EXECUTION_TIMEOUT_SECONDS = 600.0
+
+
+class _Ports:
+    """Ports chosen once per process and reused by every local AWS it starts.
+
+    Lambda code caches boto3 clients across invocations (as a warm Lambda does); keeping the
+    endpoints' addresses stable keeps those cached clients valid across local AWS restarts.
+    """
+
+    def __init__(self) -> None:
+        self.moto = free_port()
+        self.runtime = free_port()
+        self.api = free_port()
+
+
+_ports: _Ports | None = None
+
+
+def ports() -> _Ports:
+    global _ports
+    if _ports is None:
+        _ports = _Ports()
+    return _ports
+
+
+@dataclass
+class ExecutionResult:
+    arn: str
+    status: str
+    object_key: str
+    skip_reason: str | None = None
+
+
+@dataclass
+class Probe:
+    """Requests sent through the local API while a run was in progress."""
+
+    sent: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    dataset: str
+    executions: list[ExecutionResult]
+    notifications: list[Notification]
+    timings: list[StateTiming]
+    seconds: float
+    probe: Probe | None = None
+
+    @property
+    def main(self) -> ExecutionResult:
+        """The execution that did the work: the one the overlap guard did not skip."""
+        return next((e for e in self.executions if e.skip_reason is None), self.executions[0])
+
+    @property
+    def succeeded(self) -> bool:
+        return bool(self.executions) and all(e.status == "SUCCEEDED" for e in self.executions)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    request: str
+    status: int
+    body: str
+
+
+class LocalPipeline:
+    """The deployed app on a local AWS; see the module docstring."""
+
+    def __init__(
+        self,
+        assembly: Assembly,
+        *,
+        workdir: Path,
+        fail_at: str | None = None,
+        log: Log | None = None,
+        max_wait_seconds: float = 2.0,
+    ) -> None:
+        self.assembly = assembly
+        self.workdir = workdir
+        self.faults = FaultPlan(fail_at)
+        self.log: Log = log or Printer()
+        self._max_wait = max_wait_seconds
+        self._exit = contextlib.ExitStack()
+        self._runs = 0
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def __enter__(self) -> LocalPipeline:
+        try:
+            self._start()
+        except BaseException:
+            self._exit.close()
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self._exit.close()
+
+    def _start(self) -> None:
+        quiet = logging.DEBUG if os.environ.get("OFFLINE_DEBUG") else logging.CRITICAL
+        logging.getLogger("werkzeug").setLevel(max(quiet, logging.ERROR))
+        logging.getLogger("moto").setLevel(quiet)
+        stack = self.assembly.stacks[0]
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        # What a previous local AWS left (its jobs, builds, endpoints) means nothing to this one.
+        for leftover in ("builds", "training-jobs", "endpoints", "datasets", "logs"):
+            shutil.rmtree(self.workdir / leftover, ignore_errors=True)
+        self.aws: LocalAws = self._exit.enter_context(
+            running_moto(account=stack.account, region=stack.region, port=ports().moto)
+        )
+        moto_patches.install()
+        from moto.sagemaker.models import sagemaker_backends
+
+        backend = sagemaker_backends[self.aws.account][self.aws.region]
+        self.lambdas = LambdaRuntime(
+            account=self.aws.account, region=self.aws.region, log_dir=self.workdir / "logs" / "lambda"
+        )
+        self.codebuild = LocalCodeBuild(aws=self.aws, workdir=self.workdir, faults=self.faults, log=self.log)
+        self.training = TrainingJobRunner(aws=self.aws, workdir=self.workdir, faults=self.faults, log=self.log)
+        self.fleet = EndpointFleet(
+            aws=self.aws,
+            workdir=self.workdir,
+            faults=self.faults,
+            describe_config=backend.describe_endpoint_config,
+            describe_model=backend.describe_model,
+            log=self.log,
+        )
+        self._exit.callback(self._stop_children)
+        activate(
+            Services(
+                lambdas=self.lambdas,
+                codebuild=self.codebuild,
+                training=self.training,
+                fleet=self.fleet,
+                faults=self.faults,
+                on_object_created=self._on_object_created,
+                max_wait_seconds=self._max_wait,
+            )
+        )
+        self._exit.callback(activate, None)
+        runtime: Server = runtime_proxy(
+            self.fleet.route, account=self.aws.account, region=self.aws.region, port=ports().runtime
+        )
+        self._exit.callback(runtime.stop)
+        os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime.url
+        self.deployment: Deployment = Provisioner(
+            assembly=self.assembly, aws=self.aws, lambdas=self.lambdas, codebuild=self.codebuild
+        ).deploy()
+        self.state_machine = self.deployment.state_machine()
+        self.faults.validate(self.state_machine.definition)
+        sfn = self.aws.client("stepfunctions")
+        self.bridge = EventBridge(
+            rules=self.deployment.rules,
+            # EventBridge names each execution with a UUID; moto would name it "None".
+            start_execution=lambda arn, payload: sfn.start_execution(
+                stateMachineArn=arn, name=str(uuid.uuid4()), input=payload
+            )["executionArn"],
+            log=self.log,
+        )
+        self._exit.callback(self.bridge.stop)
+        self.progress = Progress(aws=self.aws, topics=self.deployment.topics, log=self.log)
+        proxy = self.deployment.lambda_with_handler(PROXY_HANDLER)
+        self.api: Server = local_api(self.lambdas, proxy.function_name, port=ports().api)
+        self._exit.callback(self.api.stop)
+
+    def _on_object_created(self, created: dict[str, Any]) -> None:
+        bridge: EventBridge | None = getattr(self, "bridge", None)
+        if bridge is not None:  # uploads made while provisioning (assets) trigger nothing
+            bridge.on_object_created(created)
+
+    def _stop_children(self) -> None:
+        self.training.wait_idle(timeout=5)
+        self.fleet.stop_all()
+        processes.stop_all()
+
+    # --- runs ----------------------------------------------------------------------------
+
+    def data_location(self) -> tuple[str, str]:
+        """(bucket, prefix) that the S3 trigger rule listens to, read from its EventPattern."""
+        for rule in self.deployment.rules:
+            pattern = rule.event_pattern or {}
+            if "aws.s3" in pattern.get("source", []):
+                detail = pattern.get("detail", {})
+                bucket = detail.get("bucket", {}).get("name", [None])[0]
+                prefix = next(
+                    (
+                        c["prefix"]
+                        for c in detail.get("object", {}).get("key", [])
+                        if isinstance(c, dict) and "prefix" in c
+                    ),
+                    "",
+                )
+                if bucket:
+                    return str(bucket), str(prefix)
+        raise RuntimeError("the app has no EventBridge rule on S3 'Object Created' events")
+
+    def generate_dataset(self, name: str, *, rows: int, seed: int) -> Path:
+        out = self.workdir / "datasets" / name
+        subprocess.run(
+            [sys.executable, "-m", "training.synthetic", "--rows", str(rows), "--seed", str(seed), "--out", str(out)],
+            cwd=REPO_ROOT,
+            check=True,
+            capture_output=True,
+        )
+        return out
+
+    def run(self, *, rows: int, seed: int, probe: bool = False) -> RunResult:
+        """Upload a new dataset (train + validation: two events) and follow what they start."""
+        self._runs += 1
+        dataset = f"dataset-{self._runs:02d}-seed{seed}"
+        started = time.monotonic()
+        files = self.generate_dataset(dataset, rows=rows, seed=seed)
+        bucket, prefix = self.data_location()
+        s3 = self.aws.client("s3")
+        first_delivery = len(self.bridge.deliveries)
+        first_notification = len(self.progress.notifications)
+        prober = _Prober(self.api.url, files / "test.csv") if probe else None
+        if prober is not None:
+            prober.start()
+        try:
+            for channel in ("train", "validation"):
+                key = f"{prefix}{dataset}/{channel}/{channel}.csv"
+                s3.upload_file(str(files / f"{channel}.csv"), bucket, key)
+                self.log(f"uploaded s3://{bucket}/{key}")
+            self._wait_for_deliveries()
+            deliveries = self.bridge.deliveries[first_delivery:]
+            if not deliveries:
+                raise RuntimeError(
+                    f"no execution started: no EventBridge rule matched the uploads to s3://{bucket}/{prefix}{dataset}/"
+                )
+            for delivery in deliveries:
+                self.progress.follow(delivery.execution_arn)
+            self._follow_until_done()
+        finally:
+            if prober is not None:
+                prober.stop()
+        self.progress.poll()
+        executions = [
+            ExecutionResult(
+                d.execution_arn, self.progress.status(d.execution_arn), d.object_key, self._skip_reason(d.execution_arn)
+            )
+            for d in deliveries
+        ]
+        result = RunResult(
+            dataset=dataset,
+            executions=executions,
+            notifications=self.progress.notifications[first_notification:],
+            timings=[],
+            seconds=time.monotonic() - started,
+            probe=prober.result if prober is not None else None,
+        )
+        if executions:
+            label = result.main.arn.rsplit(":", 1)[-1][:8]
+            result.timings = [t for t in self.progress.timings if t.execution == label]
+        return result
+
+    def _wait_for_deliveries(self) -> None:
+        deadline = time.monotonic() + 30
+        while not self.bridge.idle() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _follow_until_done(self) -> None:
+        deadline = time.monotonic() + EXECUTION_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            self.progress.poll()
+            if not self.progress.running():
+                return
+            time.sleep(0.25)
+        raise TimeoutError(f"executions still running after {EXECUTION_TIMEOUT_SECONDS:.0f} s")
+
+    def _skip_reason(self, execution_arn: str) -> str | None:
+        """Initiate's ``skip_reason`` when the run was skipped by the overlap guard."""
+        sfn = self.aws.client("stepfunctions")
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+            for event in page["events"]:
+                details = event.get("lambdaFunctionSucceededEventDetails") or event.get("taskSucceededEventDetails")
+                if not details or not details.get("output"):
+                    continue
+                output = json.loads(details["output"])
+                payload = output.get("Payload", output) if isinstance(output, dict) else None
+                if isinstance(payload, dict) and "skip" in payload:
+                    return str(payload.get("skip_reason")) if payload.get("skip") else None
+        return None
+
+    # --- the API -------------------------------------------------------------------------
+
+    def predict(self, test_csv: Path) -> Prediction:
+        """Send the first row of ``test_csv`` (label dropped) through the local API."""
+        row = feature_row(test_csv)
+        status, body = post_prediction(self.api.url, row)
+        return Prediction(request=row, status=status, body=body)
+
+
+def feature_row(test_csv: Path, index: int = 0) -> str:
+    """One row of a generated CSV as the API takes it: header-less, without the label."""
+    with test_csv.open(newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        label = header.index(LABEL_COLUMN)
+        for position, row in enumerate(reader):
+            if position == index:
+                return ",".join(value for column, value in enumerate(row) if column != label)
+    raise ValueError(f"{test_csv} has fewer than {index + 1} rows")
+
+
+def post_prediction(api_url: str, row: str, timeout: float = 30) -> tuple[int, str]:
+    request = urllib.request.Request(
+        f"{api_url}/predict", data=row.encode(), headers={"Content-Type": "text/csv"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+class _Prober:
+    """Sends predictions through the local API in a loop, counting failures (during updates)."""
+
+    def __init__(self, api_url: str, test_csv: Path) -> None:
+        self._url = api_url
+        self._rows = [feature_row(test_csv, i) for i in range(5)]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="update-probe", daemon=True)
+        self.result = Probe()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            status, body = post_prediction(self._url, self._rows[self.result.sent % len(self._rows)])
+            self.result.sent += 1
+            if status != 200:
+                self.result.failed += 1
+                self.result.errors.append(f"{status}: {body[:200]}")
+            self._stop.wait(0.05)

@@ -1,0 +1,197 @@
+"""The prediction API: API Gateway (REST) → the inference proxy Lambda → the SageMaker endpoint."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from stacks.components.nag import acknowledge
+from stacks.components.python_function import PythonFunction
+from stacks.config import EnvironmentConfig
+from training.feature_schema import FEATURES, N_FEATURES
+
+
+def _request_model_schema() -> apigw.JsonSchema:
+    """The JSON body schema, generated from the shared feature schema (API Gateway validates it)."""
+    number = apigw.JsonSchema(type=apigw.JsonSchemaType.NUMBER)
+    by_name = apigw.JsonSchema(
+        type=apigw.JsonSchemaType.OBJECT,
+        properties={
+            f.name: apigw.JsonSchema(type=apigw.JsonSchemaType.NUMBER, minimum=f.minimum, maximum=f.maximum)
+            for f in FEATURES
+        },
+        required=[f.name for f in FEATURES],
+        additional_properties=False,
+    )
+    as_list = apigw.JsonSchema(
+        type=apigw.JsonSchemaType.ARRAY, items=number, min_items=N_FEATURES, max_items=N_FEATURES
+    )
+    return apigw.JsonSchema(
+        schema=apigw.JsonSchemaVersion.DRAFT4,
+        title="PredictRequest",
+        type=apigw.JsonSchemaType.OBJECT,
+        required=["instances"],
+        properties={
+            "instances": apigw.JsonSchema(
+                type=apigw.JsonSchemaType.ARRAY, min_items=1, items=apigw.JsonSchema(one_of=[as_list, by_name])
+            )
+        },
+    )
+
+
+class InferenceApi(Construct):
+    """``POST /predict`` with IAM (SigV4) auth or an API key, throttling, validation, logs and alarms."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        alarm_topic: sns.ITopic,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.proxy = PythonFunction(
+            self,
+            "Proxy",
+            name="inference_proxy",
+            description="Validates prediction requests and forwards them to the SageMaker endpoint",
+            environment={"ENDPOINT_NAME": config.endpoint_name, "ENVIRONMENT": config.name},
+            log_retention=log_retention,
+            removal_policy=removal_policy,
+            powertools_layer_version=config.powertools_layer_version,
+            timeout=Duration.seconds(29),
+            memory_size=512,
+        )
+        self.proxy.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:InvokeEndpoint"],
+                resources=[
+                    stack.format_arn(service="sagemaker", resource="endpoint", resource_name=config.endpoint_name)
+                ],
+            )
+        )
+
+        access_logs = logs.LogGroup(self, "AccessLogs", retention=log_retention, removal_policy=removal_policy)
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            description=f"Fraud predictions ({config.name})",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=removal_policy,
+            deploy_options=apigw.StageOptions(
+                stage_name="v1",
+                throttling_rate_limit=config.api_throttle_rate_limit,
+                throttling_burst_limit=config.api_throttle_burst_limit,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                metrics_enabled=True,
+                tracing_enabled=True,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+            ),
+        )
+        validator = apigw.RequestValidator(
+            self,
+            "Validator",
+            rest_api=self.api,
+            validate_request_body=True,
+            validate_request_parameters=True,
+        )
+        model = self.api.add_model("PredictRequest", content_type="application/json", schema=_request_model_schema())
+        auth = apigw.AuthorizationType.NONE if config.api_key_required else apigw.AuthorizationType.IAM
+        self.predict = self.api.root.add_resource("predict").add_method(
+            "POST",
+            apigw.LambdaIntegration(self.proxy.function, proxy=True),
+            authorization_type=auth,
+            api_key_required=config.api_key_required,
+            request_validator=validator,
+            request_models={"application/json": model},
+            request_parameters={"method.request.header.Content-Type": True},
+        )
+        if config.api_key_required:
+            key = self.api.add_api_key("ApiKey")
+            plan = self.api.add_usage_plan(
+                "UsagePlan",
+                throttle=apigw.ThrottleSettings(
+                    rate_limit=config.api_throttle_rate_limit, burst_limit=config.api_throttle_burst_limit
+                ),
+            )
+            plan.add_api_key(key)
+            plan.add_api_stage(stage=self.api.deployment_stage)
+
+        alarm_action = cloudwatch_actions.SnsAction(alarm_topic)
+        self.alarms = [
+            cloudwatch.Alarm(
+                self,
+                "ServerErrors",
+                alarm_description="The prediction API answered with 5xx errors",
+                metric=self.api.metric_server_error(period=Duration.minutes(5), statistic="Sum"),
+                threshold=5,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "Latency",
+                alarm_description="p99 latency of the prediction API is above 2 s",
+                metric=self.api.metric_latency(period=Duration.minutes(5), statistic="p99"),
+                threshold=2000,
+                evaluation_periods=3,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "ProxyErrors",
+                alarm_description="The inference proxy Lambda failed (it never raises on purpose)",
+                metric=self.proxy.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                threshold=1,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
+        for alarm in self.alarms:
+            alarm.add_alarm_action(alarm_action)
+
+        acknowledge(
+            self.api,
+            "AwsSolutions-APIG3",
+            "No WAF web ACL: the API is IAM-authorized (or API-key metered) and stage-throttled; "
+            "attach an organisation's WAF ACL to the stage where policy requires it",
+        )
+        acknowledge(
+            self.api,
+            "AwsSolutions-COG4",
+            "Callers are services signing with SigV4 (IAM auth) or holding an API key, not Cognito users",
+        )
+        acknowledge(
+            self.api,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+            "API Gateway's account-level CloudWatch Logs role uses the AWS-managed "
+            "AmazonAPIGatewayPushToCloudWatchLogs policy, which exists for exactly this purpose",
+        )
+        if config.api_key_required:
+            acknowledge(
+                self.api,
+                "AwsSolutions-APIG4",
+                "This environment is configured with api_key_required: callers authenticate with an API key",
+            )

@@ -1,0 +1,138 @@
+"""The typed, validated configuration of one deployment environment.
+
+``app.py`` is the only reader of CDK context: it calls :func:`load_environment`
+once and hands the frozen result to the stacks as keyword arguments. Nothing
+below ``app.py`` looks at context or the process environment.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+#: CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS: tuple[int, ...] = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096)
+LOG_RETENTION_DAYS += (1827, 2192, 2557, 2922, 3288, 3653)
+
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+_SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+ \S+ \S+ \S+ \S+ \S+\))$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ENV_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+#: Instance families with accelerators; the scikit-learn framework image has no GPU build.
+_GPU_FAMILIES = ("p2", "p3", "p4", "p5", "g4", "g5", "g6")
+
+
+class ConfigError(ValueError):
+    """The configuration is wrong; the message names the environment and the key."""
+
+
+class EnvironmentConfig(BaseModel):
+    """Everything that differs between dev, stage and prod."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    account: str | None = Field(default=None, pattern=r"^\d{12}$")
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+    schedule: str | None = None
+    training_instance_type: str = "ml.m5.large"
+    training_instance_count: int = Field(default=1, ge=1, le=20)
+    training_volume_gb: int = Field(default=30, ge=1, le=16384)
+    training_max_runtime_seconds: int = Field(default=3600, ge=60, le=432000)
+    endpoint_instance_type: str = "ml.t2.medium"
+    endpoint_initial_instance_count: int = Field(default=1, ge=1, le=10)
+    endpoint_poll_seconds: int = Field(default=30, ge=1, le=600)
+    endpoint_max_polls: int = Field(default=60, ge=1, le=1000)
+    notification_emails: tuple[str, ...] = ()
+    removal_policy: Literal["destroy", "retain"] = "destroy"
+    log_retention_days: int = 30
+    api_key_required: bool = False
+    api_throttle_rate_limit: float = Field(default=50, gt=0)
+    api_throttle_burst_limit: int = Field(default=100, ge=1)
+    hyperparameters: dict[str, str | int | float] = Field(default_factory=dict)
+    #: Version of the public Powertools for AWS Lambda (Python) v3 layer.
+    powertools_layer_version: int = Field(default=27, ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _ENV_NAME.match(value):
+            raise ValueError("must be 1-12 lowercase letters or digits, starting with a letter")
+        return value
+
+    @field_validator("training_instance_type", "endpoint_instance_type")
+    @classmethod
+    def _instance_type(cls, value: str) -> str:
+        if not _INSTANCE_TYPE.match(value):
+            raise ValueError(f"{value!r} is not a SageMaker instance type such as 'ml.m5.large'")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is not None and not _SCHEDULE.match(value):
+            raise ValueError(
+                f"{value!r} is not an EventBridge schedule; use 'rate(7 days)' or 'cron(0 3 ? * MON *)', "
+                "or null to disable"
+            )
+        return value
+
+    @field_validator("notification_emails")
+    @classmethod
+    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [email for email in value if not _EMAIL.match(email)]
+        if bad:
+            raise ValueError(f"not e-mail addresses: {', '.join(bad)}")
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a CloudWatch Logs retention; choose one of {LOG_RETENTION_DAYS}")
+        return value
+
+    @model_validator(mode="after")
+    def _cpu_training(self) -> EnvironmentConfig:
+        family = self.training_instance_type.split(".")[1]
+        if family.startswith(_GPU_FAMILIES):
+            raise ValueError(
+                f"training_instance_type {self.training_instance_type!r} is a GPU instance, but the model is "
+                "scikit-learn gradient boosting, whose SageMaker framework image is CPU-only"
+            )
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.removal_policy == "retain"
+
+    @property
+    def endpoint_name(self) -> str:
+        """The endpoint's name is an interface: the inference API calls it by name."""
+        return f"fraud-detector-{self.name}"
+
+    def stack_name(self, part: str) -> str:
+        return f"FraudPipeline-{self.name}-{part}"
+
+
+def load_environment(context: dict[str, Any] | None, env_name: str) -> EnvironmentConfig:
+    """Validate ``environments.<env_name>`` from the CDK context into an :class:`EnvironmentConfig`."""
+    environments = (context or {}).get("environments")
+    if not isinstance(environments, dict) or not environments:
+        raise ConfigError("cdk.json: context key 'environments' is missing or empty")
+    if env_name not in environments:
+        known = ", ".join(sorted(environments))
+        raise ConfigError(f"unknown environment {env_name!r}; cdk.json defines: {known} (choose with -c env=NAME)")
+    raw = environments[env_name]
+    if not isinstance(raw, dict):
+        raise ConfigError(f"cdk.json environments.{env_name}: must be an object")
+    try:
+        return EnvironmentConfig(name=env_name, **raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"environments.{env_name}.{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
+            for e in err.errors()
+        )
+        raise ConfigError(f"cdk.json: {problems}") from None

@@ -1,0 +1,128 @@
+"""The retraining pipeline: image builds, settings, Lambdas, the state machine and its triggers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from constructs import Construct
+
+from stacks.components.base_image import resolve_base_image
+from stacks.components.image_builds import ImageBuild
+from stacks.components.log_retention import retention
+from stacks.components.pipeline_settings import PipelineSettings
+from stacks.components.python_function import PythonFunction
+from stacks.components.retraining_triggers import DATA_PREFIX, RetrainingTriggers
+from stacks.components.sagemaker_role import SageMakerExecutionRole
+from stacks.components.source_bundle import INFERENCE_IMAGE_PATHS, TRAINING_IMAGE_PATHS
+from stacks.components.training_workflow import TrainingWorkflow
+from stacks.config import EnvironmentConfig
+from stacks.storage_stack import StorageStack
+
+
+class PipelineStack(Stack):
+    """Composes the pipeline's components and wires them together with grants."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, storage: StorageStack, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        removal = RemovalPolicy.RETAIN if config.is_production else RemovalPolicy.DESTROY
+        log_retention = retention(config.log_retention_days)
+        name_prefix = f"fraud-{config.name}-"
+
+        base_image = resolve_base_image(self, instance_type=config.training_instance_type)
+        builds = {
+            kind: ImageBuild(
+                self,
+                f"{kind.capitalize()}ImageBuild",
+                kind=kind,
+                source_paths=paths,
+                repository=repository,
+                base_image=base_image,
+                key=storage.key,
+                log_retention=log_retention,
+                removal_policy=removal,
+            )
+            for kind, paths, repository in (
+                ("training", TRAINING_IMAGE_PATHS, storage.training_repository),
+                ("inference", INFERENCE_IMAGE_PATHS, storage.inference_repository),
+            )
+        }
+        settings = PipelineSettings(self, "Settings", config=config)
+
+        def function(construct_id: str, name: str, description: str, environment: dict[str, str]) -> PythonFunction:
+            return PythonFunction(
+                self,
+                construct_id,
+                name=name,
+                description=description,
+                environment={"ENVIRONMENT": config.name, "TOPIC_ARN": storage.topic.topic_arn, **environment},
+                log_retention=log_retention,
+                removal_policy=removal,
+                powertools_layer_version=config.powertools_layer_version,
+                timeout=Duration.seconds(60),
+            )
+
+        initiate = function(
+            "Initiate",
+            "initiate_pipeline",
+            "Starts a retraining run: run id, data and code versions, settings, overlap guard",
+            {
+                "DATA_BUCKET": storage.data_bucket.bucket_name,
+                "DATA_PREFIX": DATA_PREFIX,
+                "ARTIFACTS_BUCKET": storage.artifacts_bucket.bucket_name,
+                "HYPERPARAMETERS_PARAMETER": settings.hyperparameters.parameter_name,
+                "SETTINGS_PARAMETER": settings.settings.parameter_name,
+                "TRAINING_REPOSITORY_URI": storage.training_repository.repository_uri,
+                "INFERENCE_REPOSITORY_URI": storage.inference_repository.repository_uri,
+                "TRAINING_SOURCE_HASH": builds["training"].source_hash,
+                "INFERENCE_SOURCE_HASH": builds["inference"].source_hash,
+                "ENDPOINT_NAME": config.endpoint_name,
+                "NAME_PREFIX": name_prefix,
+            },
+        )
+        notify = function("Notify", "notify", "Formats pipeline notifications for people and publishes them", {})
+
+        sagemaker = SageMakerExecutionRole(
+            self,
+            "SageMakerExecution",
+            data_bucket=storage.data_bucket,
+            artifacts_bucket=storage.artifacts_bucket,
+            repositories=[storage.training_repository, storage.inference_repository],
+        )
+        self.workflow = TrainingWorkflow(
+            self,
+            "Workflow",
+            config=config,
+            initiate=initiate.function,
+            notify=notify.function,
+            training_build=builds["training"].project,
+            inference_build=builds["inference"].project,
+            sagemaker_role=sagemaker.role,
+            artifacts_key=storage.key,
+            name_prefix=name_prefix,
+        )
+        RetrainingTriggers(
+            self,
+            "Triggers",
+            state_machine=self.workflow.state_machine,
+            data_bucket=storage.data_bucket,
+            schedule=config.schedule,
+        )
+
+        # Grants: each function gets exactly what its code calls.
+        for fn in (initiate, notify):
+            storage.topic.grant_publish(fn.role)
+        storage.data_bucket.grant_read(initiate.role, f"{DATA_PREFIX}*")
+        settings.hyperparameters.grant_read(initiate.role)
+        settings.settings.grant_read(initiate.role)
+        for repository in (storage.training_repository, storage.inference_repository):
+            repository.grant(initiate.role, "ecr:DescribeImages")
+        # A separate policy (not the role's default one) avoids a cycle: the state machine
+        # depends on the function, and this grant depends on the state machine.
+        self.workflow.grant_list_executions(initiate.role)
+        self.initiate = initiate
+        self.notify = notify
+        self.builds = builds
+        self.settings = settings

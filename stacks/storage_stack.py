@@ -1,0 +1,85 @@
+"""The stateful resources: data, artifacts, images, the key and the alert topic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from stacks.components.secure_bucket import SecureBucket
+from stacks.config import EnvironmentConfig
+
+#: How many images of each kind ECR keeps; older source hashes are expired.
+IMAGES_KEPT = 20
+
+
+class StorageStack(Stack):
+    """Everything that holds state, so the other stacks can be replaced freely.
+
+    Logical IDs here are pinned by tests: renaming one would replace a bucket.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        removal = RemovalPolicy.RETAIN if config.is_production else RemovalPolicy.DESTROY
+
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"Encrypts the {config.name} fraud pipeline's data, artifacts and alerts",
+            enable_key_rotation=True,
+            removal_policy=removal,
+        )
+        # CloudWatch alarms publish to the encrypted topic, so the service must be able to use the key.
+        self.key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
+
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,  # log delivery cannot write with a KMS key
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=removal,
+            lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=Duration.days(365))],
+        )
+
+        self.data_bucket = SecureBucket(
+            self, "Data", key=self.key, access_logs=self.access_logs, removal_policy=removal, event_bridge=True
+        ).bucket
+        self.artifacts_bucket = SecureBucket(
+            self, "Artifacts", key=self.key, access_logs=self.access_logs, removal_policy=removal
+        ).bucket
+
+        self.training_repository = self._repository("TrainingImages", removal)
+        self.inference_repository = self._repository("InferenceImages", removal)
+
+        self.topic = sns.Topic(
+            self,
+            "Alerts",
+            display_name=f"Fraud pipeline ({config.name})",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        for email in config.notification_emails:
+            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+
+    def _repository(self, construct_id: str, removal: RemovalPolicy) -> ecr.Repository:
+        return ecr.Repository(
+            self,
+            construct_id,
+            image_scan_on_push=True,
+            # Tags are source hashes: a tag must always mean the same image.
+            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+            encryption=ecr.RepositoryEncryption.AES_256,
+            removal_policy=removal,
+            empty_on_delete=removal == RemovalPolicy.DESTROY,
+            lifecycle_rules=[ecr.LifecycleRule(description="Keep recent builds", max_image_count=IMAGES_KEPT)],
+        )

@@ -1,0 +1,205 @@
+"""``python -m offline run`` end to end: the synthesized app on a local AWS.
+
+The happy path runs the pipeline twice against one local AWS (the second run skips both
+builds and updates the endpoint in place while requests keep flowing); every failable Task
+state of the synthesized definition is then made to fail, each on a fresh local AWS.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from offline import processes
+from offline.assembly import Assembly, SynthError
+from offline.faults import UnknownStateError, failable_states
+from offline.progress import silent
+from offline.session import LocalPipeline, RunResult
+from tests.e2e.conftest import state_machine_definition, synthesized_app
+
+pytestmark = pytest.mark.slow
+
+ROWS = 1500
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "failing_state" in metafunc.fixturenames:
+        try:
+            states = failable_states(state_machine_definition(synthesized_app()))
+        except SynthError:
+            # Reported by the test itself (the fixture synthesizes again), not as a collection error.
+            states = ["<synth failed>"]
+        metafunc.parametrize("failing_state", states)
+
+
+def entered(result: RunResult) -> set[str]:
+    return {timing.state for timing in result.timings}
+
+
+class HappyPath:
+    def __init__(self, first: RunResult, second: RunResult, prediction: Any, leftovers: list[Any]) -> None:
+        self.first = first
+        self.second = second
+        self.prediction = prediction
+        self.leftovers = leftovers
+
+
+@pytest.fixture(scope="module")
+def happy(tmp_path_factory: pytest.TempPathFactory) -> HappyPath:
+    assembly = synthesized_app()
+    workdir = tmp_path_factory.mktemp("happy")
+    with LocalPipeline(assembly, workdir=workdir, log=silent) as pipeline:
+        first = pipeline.run(rows=ROWS, seed=1)
+        prediction = pipeline.predict(workdir / "datasets" / first.dataset / "test.csv")
+        second = pipeline.run(rows=ROWS, seed=2, probe=True)
+    return HappyPath(first, second, prediction, processes.running())
+
+
+def test_the_first_run_succeeds_and_notifies_success(happy: HappyPath):
+    assert happy.first.main.status == "SUCCEEDED"
+    assert any(n.subject.endswith("deployed") for n in happy.first.notifications)
+
+
+def test_the_second_upload_of_a_dataset_is_skipped_by_the_overlap_guard(happy: HappyPath):
+    # Given two uploads (train, validation) → two events → two executions
+    assert len(happy.first.executions) == 2
+
+    # Then the later one was skipped because the first was running
+    skipped = happy.first.executions[1]
+    assert skipped.status == "SUCCEEDED"
+    assert skipped.skip_reason is not None
+    assert skipped.skip_reason.startswith("skipped: run ")
+
+
+def test_the_first_run_builds_both_images_and_creates_the_endpoint(happy: HappyPath):
+    assert {"BuildTrainingImage", "BuildInferenceImage", "CreateEndpoint"} <= entered(happy.first)
+
+
+def test_a_prediction_goes_through_the_local_api(happy: HappyPath):
+    assert happy.prediction.status == 200
+    answer = json.loads(happy.prediction.body)
+    assert answer["predictions"][0]["label"] in (0, 1)
+    assert 0.0 <= answer["predictions"][0]["probability"] <= 1.0
+
+
+def test_the_second_run_skips_both_builds_and_updates_the_endpoint(happy: HappyPath):
+    states = entered(happy.second)
+    assert happy.second.main.status == "SUCCEEDED"
+    assert "UpdateEndpoint" in states
+    assert not {"BuildTrainingImage", "BuildInferenceImage", "CreateEndpoint"} & states
+
+
+def test_requests_during_the_update_all_succeed(happy: HappyPath):
+    assert happy.second.probe is not None
+    assert happy.second.probe.sent > 0
+    assert happy.second.probe.failed == 0, happy.second.probe.errors[:3]
+
+
+def test_no_process_outlives_the_local_aws(happy: HappyPath):
+    assert happy.leftovers == []
+
+
+def expected_names(definition: dict[str, Any], state: str) -> set[str]:
+    """Names a failure notification may give for a fault at ``state``.
+
+    A state inside a Parallel fails its Parallel; an endpoint that goes to Failed is noticed
+    by the polling states, as in AWS (CreateEndpoint/UpdateEndpoint themselves succeed).
+    """
+    names = {state}
+    for name, top in definition["States"].items():
+        for branch in top.get("Branches", []):
+            if state in branch["States"]:
+                names.add(name)
+    resource = str(_find(definition, state).get("Resource", ""))
+    if resource.endswith(("createEndpoint", "updateEndpoint")):
+        names |= {"CheckEndpoint", "VerifyLiveConfig"}
+    return names
+
+
+def _find(definition: dict[str, Any], state: str) -> dict[str, Any]:
+    if state in definition["States"]:
+        return dict(definition["States"][state])
+    for top in definition["States"].values():
+        for branch in top.get("Branches", []):
+            if state in branch["States"]:
+                return dict(branch["States"][state])
+    raise KeyError(state)
+
+
+def test_a_fault_fails_the_run_with_a_notification_naming_the_state(
+    assembly: Assembly, definition: dict[str, Any], workdir: Path, failing_state: str
+):
+    # Given a local AWS where the state fails the way AWS would
+    with LocalPipeline(assembly, workdir=workdir, fail_at=failing_state, log=silent) as pipeline:
+        # When a dataset arrives (a state only met on a redeploy, such as UpdateEndpoint,
+        # needs a first successful run)
+        result = pipeline.run(rows=ROWS, seed=3)
+        if result.succeeded and failing_state not in entered(result):
+            result = pipeline.run(rows=ROWS, seed=4)
+
+    # Then the run ends FAILED, SNS carried an error naming the state, and nothing is left running
+    assert result.main.status == "FAILED"
+    failures = [n for n in result.notifications if "FAILED at" in n.subject]
+    assert failures, [n.subject for n in result.notifications]
+    named = {n.subject.split("FAILED at ", 1)[1].split(":", 1)[0] for n in failures}
+    assert named & expected_names(definition, failing_state)
+    assert processes.running() == []
+
+
+def test_an_unknown_fail_at_state_lists_the_valid_ones(assembly: Assembly, workdir: Path):
+    with (
+        pytest.raises(UnknownStateError, match=r"choose one of: Initiate, .*Train"),
+        LocalPipeline(assembly, workdir=workdir, fail_at="NoSuchState", log=silent),
+    ):
+        pass
+    assert processes.running() == []
+
+
+def test_sagemaker_rejects_what_aws_rejects(assembly: Assembly, workdir: Path):
+    with LocalPipeline(assembly, workdir=workdir, log=silent) as pipeline:
+        sagemaker = pipeline.aws.client("sagemaker")
+        role = "arn:aws:iam::123456789012:role/offline"
+        container = {"Image": "image", "ModelDataUrl": "s3://bucket/model.tar.gz"}
+        variants = [
+            {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.t2.medium", "InitialInstanceCount": 1}
+        ]
+        sagemaker.create_model(ModelName="m", ExecutionRoleArn=role, PrimaryContainer=container)
+        sagemaker.create_endpoint_config(EndpointConfigName="c", ProductionVariants=variants)
+
+        # A missing endpoint, and a second model or endpoint config of the same name, are errors
+        with pytest.raises(ClientError, match="Could not find endpoint"):
+            sagemaker.describe_endpoint(EndpointName="missing")
+        with pytest.raises(ClientError, match="Cannot create already existing model"):
+            sagemaker.create_model(ModelName="m", ExecutionRoleArn=role, PrimaryContainer=container)
+        with pytest.raises(ClientError, match="Cannot create already existing endpoint configuration"):
+            sagemaker.create_endpoint_config(EndpointConfigName="c", ProductionVariants=variants)
+        with pytest.raises(ClientError, match="Could not find endpoint"):
+            sagemaker.update_endpoint(EndpointName="missing", EndpointConfigName="c")
+
+
+def test_a_second_training_job_of_the_same_name_is_resource_in_use(assembly: Assembly, workdir: Path):
+    with LocalPipeline(assembly, workdir=workdir, log=silent) as pipeline:
+        sagemaker = pipeline.aws.client("sagemaker")
+        job: dict[str, Any] = {
+            "TrainingJobName": "job",
+            "AlgorithmSpecification": {"TrainingImage": "image", "TrainingInputMode": "File"},
+            "RoleArn": "arn:aws:iam::123456789012:role/offline",
+            "InputDataConfig": [
+                {
+                    "ChannelName": "train",
+                    "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://nowhere/train/"}},
+                }
+            ],
+            "OutputDataConfig": {"S3OutputPath": "s3://nowhere/out"},
+            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+        }
+        sagemaker.create_training_job(**job)
+
+        with pytest.raises(ClientError) as raised:
+            sagemaker.create_training_job(**job)
+        assert raised.value.response["Error"]["Code"] == "ResourceInUse"

@@ -1,0 +1,199 @@
+"""Checks on the parsed Amazon States Language the pipeline stack synthesizes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.infrastructure.conftest import Synthesized, walk_states
+from training.metrics_contract import METRIC_DEFINITIONS, METRIC_NAMES, format_metric_line
+
+CATCHABLE = {"Task", "Parallel", "Map"}
+ERROR_PATH = {"NotifyFailure", "PipelineFailed"}
+
+
+def _reaches(states: dict[str, Any], start: str, goal: str) -> list[str]:
+    """The chain of Next states from ``start`` until ``goal`` (fails on a loop or a dead end)."""
+    path, current = [start], start
+    while current != goal:
+        state = states[current]
+        current = state.get("Next") or state.get("Default") or ""
+        assert current, f"{start} does not lead to {goal}: {path}"
+        assert current not in path, f"{start} loops before reaching {goal}: {path}"
+        path.append(current)
+    return path
+
+
+def test_every_top_level_task_parallel_and_map_catches_all_errors_into_notify_then_fail(
+    definition: dict[str, Any],
+) -> None:
+    states = definition["States"]
+    protected = [n for n, s in states.items() if s["Type"] in CATCHABLE and n not in ERROR_PATH]
+    # Given the states that can fail on their own
+    assert {"Initiate", "BuildImages", "Train", "CreateModel", "CreateEndpointConfig"} <= set(protected)
+    for name in protected:
+        # Then each catches States.ALL, keeping the error at $.error
+        catch_all = [c for c in states[name].get("Catch", []) if c["ErrorEquals"] == ["States.ALL"]]
+        assert len(catch_all) == 1, f"{name} has no States.ALL catch"
+        assert catch_all[0]["ResultPath"] == "$.error"
+        # And the catch records the state's name, notifies, and fails the execution
+        path = _reaches(states, catch_all[0]["Next"], "PipelineFailed")
+        assert path[-2:] == ["NotifyFailure", "PipelineFailed"], path
+        assert states[catch_all[0]["Next"]]["Result"] == name
+    assert states["PipelineFailed"]["Type"] == "Fail"
+    assert states["PipelineFailed"]["ErrorPath"] == "$.error.Error"
+
+
+def test_the_notify_lambda_receives_the_whole_state_and_the_execution_arn(definition: dict[str, Any]) -> None:
+    notify = definition["States"]["NotifyFailure"]
+    assert notify["Resource"].endswith(":states:::lambda:invoke")
+    assert notify["Parameters"]["Payload"] == {"kind": "failure", "execution_arn.$": "$$.Execution.Id", "state.$": "$"}
+    assert "Catch" not in notify, "the error path must not loop into itself"
+
+
+def test_failures_detected_by_choices_also_go_through_notify(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    for name in ("EndpointFailed", "EndpointTimedOut", "EndpointRolledBack", "FindEndpointError"):
+        assert states[name]["Type"] == "Pass"
+        assert states[name]["Next"] == "NotifyFailure"
+        assert set(states[name]["Parameters"]) == {"failed_state", "error", "run.$"}
+
+
+@pytest.mark.parametrize(
+    ("state", "resource"),
+    [
+        ("Initiate", "${InitiateFunction"),
+        ("BuildTrainingImage", ":states:::codebuild:startBuild.sync"),
+        ("BuildInferenceImage", ":states:::codebuild:startBuild.sync"),
+        ("Train", ":states:::sagemaker:createTrainingJob.sync"),
+        ("CreateModel", ":states:::sagemaker:createModel"),
+        ("CreateEndpointConfig", ":states:::sagemaker:createEndpointConfig"),
+        ("FindEndpoint", ":states:::aws-sdk:sagemaker:describeEndpoint"),
+        ("CreateEndpoint", ":states:::sagemaker:createEndpoint"),
+        ("UpdateEndpoint", ":states:::sagemaker:updateEndpoint"),
+        ("CheckEndpoint", ":states:::aws-sdk:sagemaker:describeEndpoint"),
+        ("NotifySuccess", ":states:::lambda:invoke"),
+    ],
+)
+def test_expected_service_integrations_exist(definition: dict[str, Any], state: str, resource: str) -> None:
+    states = dict(walk_states(definition["States"]))
+    assert states[state]["Type"] == "Task"
+    assert states[state]["Resource"].endswith(resource) or states[state]["Resource"].startswith(resource)
+
+
+def test_training_is_never_retried_on_failure_only_on_throttling(definition: dict[str, Any]) -> None:
+    retried = {e for r in definition["States"]["Train"].get("Retry", []) for e in r["ErrorEquals"]}
+    assert retried, "throttling should still be retried"
+    assert not retried & {"States.ALL", "States.TaskFailed", "SageMaker.AmazonSageMakerException"}
+    assert all(re.search(r"Throttl|Limit", e) for e in retried)
+
+
+def test_no_state_retries_everything(definition: dict[str, Any]) -> None:
+    for name, state in walk_states(definition["States"]):
+        for retry in state.get("Retry", []):
+            assert "States.ALL" not in retry["ErrorEquals"], name
+            assert all(re.search(r"Throttl|Limit|TooManyRequests", e) for e in retry["ErrorEquals"]), name
+
+
+def test_training_job_uses_both_channels_the_run_names_and_the_metric_definitions(definition: dict[str, Any]) -> None:
+    parameters = definition["States"]["Train"]["Parameters"]
+    assert parameters["TrainingJobName.$"] == "$.run.names.training_job"
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri.$"] for c in parameters["InputDataConfig"]}
+    assert channels == {"train": "$.run.data.train_uri", "validation": "$.run.data.validation_uri"}
+    assert parameters["HyperParameters.$"] == "$.run.hyperparameters"
+    assert parameters["OutputDataConfig"]["S3OutputPath.$"] == "$.run.output_uri"
+    assert parameters["Environment"] == {
+        "DATA_VERSION.$": "$.run.data.version",
+        "CODE_VERSION.$": "$.run.code.version",
+        "RUN_ID.$": "$.run.run_id",
+    }
+    assert parameters["AlgorithmSpecification"]["MetricDefinitions"] == [dict(d) for d in METRIC_DEFINITIONS]
+
+
+def test_metric_definitions_capture_the_lines_training_prints(definition: dict[str, Any]) -> None:
+    definitions = definition["States"]["Train"]["Parameters"]["AlgorithmSpecification"]["MetricDefinitions"]
+    for name, metric in zip(METRIC_NAMES, definitions, strict=True):
+        line = f"2026-11-23 12:00:00 INFO {format_metric_line(name, 0.8125)}"
+        match = re.search(metric["Regex"], line)
+        assert match is not None, name
+        assert float(match.group(1)) == pytest.approx(0.8125), name
+
+
+def test_model_and_endpoint_config_names_come_from_the_run(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    assert states["CreateModel"]["Parameters"]["ModelName.$"] == "$.run.names.model"
+    assert states["CreateModel"]["Parameters"]["PrimaryContainer"]["ModelDataUrl.$"] == "$.training.model_artifacts"
+    variant = states["CreateEndpointConfig"]["Parameters"]["ProductionVariants"][0]
+    assert variant["ModelName.$"] == "$.run.names.model"
+    assert states["CreateEndpointConfig"]["Parameters"]["EndpointConfigName.$"] == "$.run.names.endpoint_config"
+
+
+def test_describe_endpoint_decides_between_create_and_update(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    find = states["FindEndpoint"]
+    assert find["Next"] == "UpdateEndpoint"
+    lookup_catch = find["Catch"][0]
+    assert lookup_catch["Next"] == "EndpointMissing"
+    assert "States.ALL" not in lookup_catch["ErrorEquals"]
+    missing = states["EndpointMissing"]
+    assert missing["Choices"][0]["Next"] == "CreateEndpoint"
+    assert "Could not find endpoint" in missing["Choices"][0]["StringMatches"]
+    assert missing["Default"] == "FindEndpointError"
+    assert states["CreateEndpoint"]["Next"] == states["UpdateEndpoint"]["Next"] == "StartWaiting"
+
+
+def test_endpoint_wait_loop_is_bounded(dev: Synthesized, definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    # Given the loop Wait → Check → Status → Count → Budget → Wait
+    assert _reaches(states, "StartWaiting", "CheckEndpoint") == ["StartWaiting", "WaitForEndpoint", "CheckEndpoint"]
+    assert states["WaitForEndpoint"]["Seconds"] == dev.config.endpoint_poll_seconds
+    assert states["EndpointStatus"]["Default"] == "CountPoll"
+    assert states["CountPoll"]["Parameters"] == {"count.$": "States.MathAdd($.polls.count, 1)"}
+    assert states["StartWaiting"]["Result"] == {"count": 0}
+    # Then the budget check leaves the loop after endpoint_max_polls checks
+    (limit,) = states["PollBudgetLeft"]["Choices"]
+    assert limit == {
+        "Variable": "$.polls.count",
+        "NumericGreaterThanEquals": dev.config.endpoint_max_polls,
+        "Next": "EndpointTimedOut",
+    }
+    assert states["PollBudgetLeft"]["Default"] == "WaitForEndpoint"
+
+
+def test_failed_endpoint_is_an_error_and_in_service_is_verified_against_this_runs_config(
+    definition: dict[str, Any],
+) -> None:
+    states = definition["States"]
+    outcomes = {c.get("StringEquals"): c["Next"] for c in states["EndpointStatus"]["Choices"]}
+    assert outcomes == {"InService": "VerifyLiveConfig", "Failed": "EndpointFailed"}
+    (same_config,) = states["VerifyLiveConfig"]["Choices"]
+    assert same_config["Variable"] == "$.endpoint.EndpointConfigName"
+    assert same_config["StringEqualsPath"] == "$.run.names.endpoint_config"
+    assert same_config["Next"] == "NotifySuccess"
+    assert states["VerifyLiveConfig"]["Default"] == "EndpointRolledBack"
+    assert states["NotifySuccess"]["Next"] == "Deployed"
+
+
+def test_a_run_in_progress_ends_the_new_execution_early(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    assert states["Initiate"]["Next"] == "SkipIfRunInProgress"
+    (skip,) = states["SkipIfRunInProgress"]["Choices"]
+    assert skip == {"Variable": "$.run.skip", "BooleanEquals": True, "Next": "Skipped"}
+    assert states["Skipped"]["Type"] == "Succeed"
+    assert states["SkipIfRunInProgress"]["Default"] == "BuildImages"
+
+
+def test_each_image_build_is_skipped_when_its_tag_exists(definition: dict[str, Any]) -> None:
+    branches = definition["States"]["BuildImages"]["Branches"]
+    assert len(branches) == 2
+    for branch, kind in zip(branches, ("training", "inference"), strict=True):
+        check = branch["States"][branch["StartAt"]]
+        (needed,) = check["Choices"]
+        assert needed["Variable"] == f"$.run.code.{kind}.build_needed"
+        build = branch["States"][needed["Next"]]
+        assert build["Parameters"]["EnvironmentVariablesOverride"] == [
+            {"Name": "IMAGE_TAG", "Type": "PLAINTEXT", "Value.$": f"$.run.code.{kind}.image_tag"}
+        ]
+        assert branch["States"][check["Default"]]["Type"] == "Pass"

@@ -1,0 +1,139 @@
+"""Pins every moto internal offline mode patches or reads, so a moto upgrade that moves one fails here.
+
+moto is pinned exactly in requirements-dev.txt; when bumping it, run this file first.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import moto
+import pytest
+from moto.awslambda.models import LambdaFunction
+from moto.core.config import default_user_config
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.s3 import notifications as s3_notifications
+from moto.sagemaker.models import FakeEndpoint, FakeTrainingJob, SageMakerModelBackend
+from moto.sagemaker.responses import SageMakerResponse
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_aws_sdk,
+    state_task_service_callback,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (
+    StateTaskServiceLambda,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+from moto.stepfunctions.parser.asl.component.state.fail import state_fail
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+from offline import moto_patches
+
+
+def unpatched(owner: Any, name: str) -> Any:
+    """The attribute as moto ships it, whether or not offline mode's patches are installed."""
+    key = f"{getattr(owner, '__name__', owner)}.{name}"
+    return moto_patches._originals.get(key, getattr(owner, name, None))
+
+
+def parameters(function: Any) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+def test_moto_is_the_pinned_version():
+    assert moto.__version__ == "5.2.5"
+
+
+def test_step_functions_execution_is_a_config_switch():
+    assert "execute_state_machine" in default_user_config["stepfunctions"]
+    assert parameters(ThreadedMotoServer.__init__) == ["self", "ip_address", "port", "verbose"]
+
+
+def test_the_task_factory_picks_service_integrations_by_name():
+    assert parameters(unpatched(state_task_factory, "state_task_service_for")) == ["service_name"]
+    assert "state_task_service_for(service_name=" in inspect.getsource(state_task_factory.state_task_for)
+
+
+def test_sync_integrations_use_the_callback_machinery_offline_mode_relies_on():
+    callback = state_task_service_callback.StateTaskServiceCallback
+    assert parameters(callback._build_sync_resolver) == [
+        "self",
+        "env",
+        "resource_runtime_part",
+        "normalised_parameters",
+        "state_credentials",
+    ]
+    # Why the offline integrations also list WaitForTaskToken: the endpoint is always interrupted.
+    assert "callback_endpoint.interrupt_all()" in inspect.getsource(callback._eval_integration_pattern)
+
+
+def test_wait_and_retry_sleep_where_offline_mode_caps_them():
+    assert parameters(unpatched(WaitFunction, "_wait_interval")) == ["self", "env", "wait_seconds"]
+    assert "time.sleep(interval_seconds)" in inspect.getsource(retrier_decl.RetrierDecl._eval_body)
+
+
+@pytest.mark.parametrize("owner", [StateTaskServiceLambda, state_task_service_aws_sdk.StateTaskServiceAwsSdk])
+def test_service_tasks_evaluate_through_eval_service_task(owner: Any):
+    assert parameters(unpatched(owner, "_eval_service_task")) == [
+        "self",
+        "env",
+        "resource_runtime_part",
+        "normalised_parameters",
+        "state_credentials",
+    ]
+
+
+def test_lambda_resource_tasks_build_their_parameters_in_eval_parameters():
+    assert parameters(unpatched(StateTaskLambda, "_eval_parameters")) == ["self", "env"]
+    assert "_eval_parameters(env=env)" in inspect.getsource(StateTaskLambda._eval_execution)
+
+
+def test_aws_sdk_error_names_come_from_a_module_table():
+    assert isinstance(unpatched(state_task_service_aws_sdk, "_SERVICE_ERROR_NAMES"), dict)
+
+
+def test_fail_and_parallel_states_name_errors_with_custom_error_name():
+    assert "CustomErrorName(" in inspect.getsource(state_fail.StateFail._eval_state)
+    assert "CustomErrorName(error_name=exit_error_name)" in inspect.getsource(branches_decl)
+
+
+def test_lambda_invoke_has_the_patched_signature():
+    assert parameters(unpatched(LambdaFunction, "invoke")) == ["self", "body", "request_headers", "response_headers"]
+
+
+@pytest.mark.parametrize(
+    "action", ["create_training_job", "create_model", "create_endpoint_config", "create_endpoint", "delete_endpoint"]
+)
+def test_sagemaker_responses_offline_mode_wraps(action: str):
+    assert parameters(unpatched(SageMakerResponse, action)) == ["self"]
+
+
+def test_moto_has_no_update_endpoint_of_its_own():
+    assert unpatched(SageMakerResponse, "update_endpoint") is None
+
+
+def test_sagemaker_records_offline_mode_reads_and_writes():
+    backend_source = inspect.getsource(SageMakerModelBackend.__init__)
+    for attribute in ("training_jobs", "_models", "endpoint_configs", "endpoints"):
+        assert f"self.{attribute}" in backend_source
+    assert parameters(SageMakerModelBackend.describe_endpoint_config) == ["self", "endpoint_config_name"]
+    assert parameters(SageMakerModelBackend.describe_model) == ["self", "model_name"]
+    job_source = inspect.getsource(FakeTrainingJob.__init__)
+    for attribute in ("training_job_status", "secondary_status", "final_metric_data_list", "model_artifacts"):
+        assert f"self.{attribute}" in job_source
+    endpoint_source = inspect.getsource(FakeEndpoint.__init__)
+    for attribute in ("endpoint_status", "failure_reason", "endpoint_config_name", "production_variants"):
+        assert f"self.{attribute}" in endpoint_source
+
+
+def test_s3_sends_eventbridge_notifications_through_one_function():
+    assert parameters(unpatched(s3_notifications, "_send_event_bridge_message")) == [
+        "account_id",
+        "bucket",
+        "event_name",
+        "key",
+    ]
+    assert "_send_event_bridge_message(" in inspect.getsource(s3_notifications.send_event)

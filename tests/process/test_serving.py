@@ -1,0 +1,226 @@
+# ruff: noqa: N806 - X is the feature matrix, as in scikit-learn
+"""``python -m inference.serve`` over real HTTP: the SageMaker hosting contract, good and bad input."""
+
+import http.client
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.process.conftest import REPO, Server, TrainedJob, start_server, stop_server
+from training.feature_schema import FEATURE_NAMES, MAX_PAYLOAD_BYTES, N_FEATURES
+from training.synthetic import generate
+
+pytestmark = pytest.mark.slow
+
+ROW = [125.5, 14, 3.2, 0, 2, 400, 1, 0.02]
+
+
+def request(
+    server: Server, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        answer = connection.getresponse()
+        status, raw = answer.status, answer.read()
+        assert answer.getheader("Content-Type") == "application/json"
+        return status, json.loads(raw) if raw else {}
+    finally:
+        connection.close()
+
+
+def invoke(server: Server, body: bytes, content_type: str | None = "text/csv") -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": content_type} if content_type else {}
+    return request(server, "POST", "/invocations", body, headers)
+
+
+def csv_body(rows: list[list[float]]) -> bytes:
+    return "".join(",".join(repr(float(v)) for v in row) + "\n" for row in rows).encode()
+
+
+def test_ping_answers_200_with_the_model_version(server: Server) -> None:
+    status, body = request(server, "GET", "/ping")
+    assert status == 200
+    assert body["model_version"] == "fraud-train-test-1"
+
+
+def test_csv_and_both_json_forms_give_the_same_predictions(server: Server) -> None:
+    # Given the same two rows in each accepted form
+    rows = [ROW, [900.0, 3, 250.0, 1, 9, 20, 1, 0.3]]
+    as_lists = json.dumps({"instances": rows}).encode()
+    as_objects = json.dumps({"instances": [dict(zip(FEATURE_NAMES, r, strict=True)) for r in rows]}).encode()
+    # When each is sent
+    answers = [
+        invoke(server, csv_body(rows)),
+        invoke(server, as_lists, "application/json"),
+        invoke(server, as_objects, "application/json; charset=utf-8"),
+    ]
+    # Then all succeed with identical predictions and the model version
+    assert [status for status, _ in answers] == [200, 200, 200]
+    assert answers[0][1] == answers[1][1] == answers[2][1]
+    assert answers[0][1]["model_version"] == "fraud-train-test-1"
+    for prediction in answers[0][1]["predictions"]:
+        assert 0.0 <= prediction["probability"] <= 1.0
+        assert prediction["label"] in (0, 1)
+
+
+def test_predictions_match_the_trained_model(server: Server, trained_job: TrainedJob) -> None:
+    import joblib
+
+    # Given a batch of 200 rows and the model the job wrote
+    X, _ = generate(200, seed=404)
+    model = joblib.load(trained_job.model_dir / "model.joblib")
+    threshold = json.loads((trained_job.model_dir / "model.json").read_text())["threshold"]
+    # When the batch is scored by the server
+    status, body = invoke(server, csv_body(X.tolist()))
+    # Then there is one prediction per row, equal to the model's own, labelled by the threshold
+    assert status == 200
+    probabilities = np.array([p["probability"] for p in body["predictions"]])
+    expected = model.predict_proba(X)[:, 1]
+    assert np.array_equal(probabilities, expected)
+    assert [p["label"] for p in body["predictions"]] == [int(p >= threshold) for p in expected]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "fragment"),
+    [
+        (b"1,2,3\n", "text/csv", 400, f"row 1: expected {N_FEATURES} features"),
+        (csv_body([ROW]).replace(b"125.5", b"abc"), "text/csv", 400, "feature 'amount' must be a number"),
+        (csv_body([[*ROW[:1], 24, *ROW[2:]]]), "text/csv", 400, "'hour_of_day' is out of range"),
+        (csv_body([ROW, [*ROW[:7], 1.5]]), "text/csv", 400, "row 2: feature 'merchant_risk_score' is out of range"),
+        (b"{not json", "application/json", 400, "not valid JSON"),
+        (json.dumps({"instances": [{"amnt": 1}]}).encode(), "application/json", 400, "unknown feature(s) amnt"),
+        (json.dumps({"rows": [ROW]}).encode(), "application/json", 400, '"instances"'),
+        (b"", "text/csv", 400, "the body is empty"),
+        (csv_body([ROW]), "application/x-npy", 415, "unsupported content type 'application/x-npy'"),
+        (csv_body([ROW]), None, 415, "unsupported content type 'none'"),
+        (b"\xff\xfe", "text/csv", 400, "not valid UTF-8"),
+    ],
+    ids=[
+        "wrong-count",
+        "non-numeric",
+        "out-of-range",
+        "bad-second-row",
+        "bad-json",
+        "unknown-name",
+        "no-instances",
+        "empty",
+        "unsupported-type",
+        "no-type",
+        "not-utf8",
+    ],
+)
+def test_bad_input_gets_a_4xx_json_error_saying_what_to_fix(
+    server: Server, body: bytes, content_type: str | None, status: int, fragment: str
+) -> None:
+    answer_status, answer = invoke(server, body, content_type)
+    assert answer_status == status
+    assert fragment in answer["error"]
+
+
+def test_a_chunked_body_over_6_mb_is_refused_with_413(server: Server) -> None:
+    # Given a body with no Content-Length (chunked) that turns out to be just over the limit
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+    try:
+        connection.request(
+            "POST",
+            "/invocations",
+            body=iter([b"1" * (MAX_PAYLOAD_BYTES + 1)]),
+            headers={"Content-Type": "text/csv"},
+            encode_chunked=True,
+        )
+        answer = connection.getresponse()
+        # Then it is refused with 413 once the limit is passed
+        assert answer.status == 413
+        assert "6 MB" in json.loads(answer.read())["error"]
+    finally:
+        connection.close()
+
+
+def test_an_oversized_content_length_is_refused_before_the_body_is_sent(server: Server) -> None:
+    # Given only the headers of a 7 MB request (the body is never sent)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        connection.putrequest("POST", "/invocations")
+        connection.putheader("Content-Type", "text/csv")
+        connection.putheader("Content-Length", str(7 * 1024 * 1024))
+        connection.endheaders()
+        # When the answer is read, it comes at once: 413 (a server waiting for the body would time out)
+        answer = connection.getresponse()
+        assert answer.status == 413
+        assert "7340032 bytes" in json.loads(answer.read())["error"]
+    finally:
+        connection.close()
+
+
+def test_a_body_shorter_than_its_content_length_is_a_client_error(server: Server) -> None:
+    # Given a request that promises 100 bytes, sends 27, then closes its side
+    with socket_to(server) as sock:
+        sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 100\r\n\r\n")
+        sock.sendall(b"125.5,14,3.2,0,2,400,1,0.02")
+        sock.shutdown(1)  # SHUT_WR
+        reply = sock.recv(4096)
+    # Then the answer is a 400, not a 5xx
+    assert reply.startswith(b"HTTP/1.1 400"), reply[:100]
+
+
+def socket_to(server: Server) -> Any:
+    import socket
+
+    return socket.create_connection(("127.0.0.1", server.port), timeout=10)
+
+
+def test_an_unknown_path_is_404_json(server: Server) -> None:
+    status, answer = request(server, "GET", "/predict")
+    assert status == 404
+    assert "/invocations" in answer["error"]
+
+
+def test_a_wrong_method_is_405_json(server: Server) -> None:
+    status, answer = request(server, "GET", "/invocations")
+    assert status == 405
+    assert "use POST" in answer["error"]
+
+
+def test_the_server_is_healthy_after_every_kind_of_bad_input(server: Server) -> None:
+    # Given a burst of bad requests
+    for body, content_type in [(b"x", "text/csv"), (b"{", "application/json"), (b"", None)]:
+        invoke(server, body, content_type)
+    # Then ping and a good prediction still work, and the server process is alive
+    assert request(server, "GET", "/ping")[0] == 200
+    assert invoke(server, csv_body([ROW]))[0] == 200
+    assert server.process.poll() is None
+
+
+def test_a_missing_model_dir_stops_the_server_with_a_clear_message(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "inference.serve"],
+        env={"SM_MODEL_DIR": str(tmp_path / "none"), "PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"inference server cannot start: model directory {tmp_path / 'none'} does not exist" in result.stderr
+
+
+def test_sigterm_stops_the_server_gracefully(trained_job: TrainedJob) -> None:
+    # Given a running server that logged its listening line
+    running = start_server(trained_job.model_dir, workers=1)
+    try:
+        # When it receives SIGTERM
+        running.process.send_signal(signal.SIGTERM)
+        code = running.process.wait(timeout=30)
+        output = running.process.stdout.read() if running.process.stdout else ""
+    finally:
+        stop_server(running)
+    # Then it exits 0
+    assert code == 0
+    assert f"inference server listening on http://127.0.0.1:{running.port}" in output

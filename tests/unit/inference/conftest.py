@@ -1,0 +1,30 @@
+# ruff: noqa: N806 - X is the feature matrix, as in scikit-learn
+"""A small model trained once per session, saved in the artifact layout training writes."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from training.feature_schema import FEATURE_NAMES, MODEL_FILE, MODEL_METADATA_FILE
+from training.synthetic import generate
+
+
+@pytest.fixture(scope="session")
+def classifier() -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y = generate(4_000, seed=21)
+    return HistGradientBoostingClassifier(max_iter=25, max_depth=6, random_state=0).fit(X, y)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory, classifier: Any) -> Path:
+    import joblib
+
+    directory = tmp_path_factory.mktemp("model")
+    joblib.dump(classifier, directory / MODEL_FILE)
+    metadata = {"model_version": "unit-model", "feature_names": list(FEATURE_NAMES), "threshold": 0.2}
+    (directory / MODEL_METADATA_FILE).write_text(json.dumps(metadata))
+    return directory

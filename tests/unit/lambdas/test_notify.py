@@ -1,0 +1,156 @@
+"""``notify``: failure and success payloads become one readable SNS message."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3  # type: ignore[import-untyped, unused-ignore]
+import pytest
+from moto import mock_aws
+
+from lambdas.common.sns import MAX_SUBJECT_LENGTH, safe_subject
+from lambdas.notify import app
+from lambdas.notify.logic import MAX_CAUSE_CHARS, describe_cause, failure_notification, success_notification
+from lambdas.notify.models import NotifyEvent
+from tests.unit.lambdas.conftest import REGION, FakeLambdaContext, load_event
+
+CONSOLE = f"https://{REGION}.console.aws.amazon.com/states/home?region={REGION}#/v2/executions/details/"
+
+
+def _event(name: str) -> NotifyEvent:
+    return NotifyEvent.model_validate(load_event(name))
+
+
+def test_failure_message_names_state_error_reason_run_and_link() -> None:
+    # Given a training failure caught after Initiate produced a run
+    event = _event("notify_failure")
+    # When it is formatted
+    note = failure_notification(event, "dev")
+    # Then the subject and body say what failed, why, for which run, and where to look
+    assert note.subject == "[FraudPipeline dev] FAILED at Train: States.TaskFailed"
+    assert "failed at Train" in note.message
+    assert "Error:   States.TaskFailed" in note.message
+    assert "Reason:  AlgorithmError: validation channel holds no rows" in note.message
+    assert "Run:     dev-20261123120000-1a2b3c4d" in note.message
+    assert "Dataset: s3://fraud-data-dev/incoming/2026-11-01/" in note.message
+    assert CONSOLE + event.execution_arn in note.message
+
+
+def test_failure_message_pretty_prints_a_json_cause() -> None:
+    # Given a cause that is a JSON document on one line
+    event = _event("notify_failure")
+    # When it is formatted
+    note = failure_notification(event, "dev")
+    # Then the cause appears indented, one key per line
+    assert '  "TrainingJobStatus": "Failed",' in note.message
+
+
+def test_failure_before_initiate_says_the_run_is_unknown() -> None:
+    # Given a failure in Initiate itself: no run, a plain-text cause
+    payload = load_event("notify_failure")
+    payload["state"] = {
+        "trigger": "schedule",
+        "reason": "weekly retraining",
+        "failed_state": "Initiate",
+        "error": {"Error": "DatasetError", "Cause": "no dataset found under s3://fraud-data-dev/incoming/"},
+    }
+    # When it is formatted
+    note = failure_notification(NotifyEvent.model_validate(payload), "dev")
+    # Then it says so, names the trigger, and shows the cause verbatim
+    assert "Run:     unknown" in note.message
+    assert "Trigger: schedule" in note.message
+    assert "no dataset found under s3://fraud-data-dev/incoming/" in note.message
+
+
+def test_long_cause_is_cut_keeping_its_head_and_tail() -> None:
+    # Given a cause far longer than anyone reads in an email
+    cause = "HEAD " + "x" * 20_000 + " TAIL"
+    # When it is described
+    _reason, text = describe_cause(cause)
+    # Then the start and end survive and the cut is stated
+    assert len(text) < MAX_CAUSE_CHARS + 100
+    assert text.startswith("HEAD ")
+    assert text.endswith(" TAIL")
+    assert "characters omitted" in text
+
+
+def test_lambda_error_cause_yields_its_error_message_as_reason() -> None:
+    # Given the cause Step Functions records for a Lambda that raised
+    cause = json.dumps({"errorMessage": "SSM parameter /x does not exist", "errorType": "PipelineConfigError"})
+    # When it is described
+    reason, _text = describe_cause(cause)
+    # Then the error message is the reason
+    assert reason == "SSM parameter /x does not exist"
+
+
+def test_subject_is_ascii_single_line_and_at_most_100_characters() -> None:
+    # Given a subject with non-ASCII text, a line break and far too many characters
+    raw = "[FraudPipeline dev] FAILED at Déploiement—final\nstep: " + "E" * 200
+    # When it is made safe
+    subject = safe_subject(raw)
+    # Then SNS will accept it
+    assert len(subject) <= MAX_SUBJECT_LENGTH
+    assert subject.isascii()
+    assert "\n" not in subject
+    assert subject.startswith("[FraudPipeline dev] FAILED at Deploiement")
+    assert subject.endswith("...")
+
+
+def test_success_message_lists_run_metrics_endpoint_and_artifact() -> None:
+    # Given a successful run's final state
+    event = _event("notify_success")
+    # When it is formatted
+    note = success_notification(event, "dev")
+    # Then it reports the run, each metric, the live endpoint and config, and the model artifact
+    assert note.subject == "[FraudPipeline dev] run dev-20261123120000-1a2b3c4d deployed"
+    assert "validation:auc  0.9412" in note.message
+    assert "validation:f1   0.71" in note.message
+    assert "Endpoint:        fraud-detector-dev" in note.message
+    assert "Endpoint config: fraud-dev-config-0f6c2b6e" in note.message
+    assert "Endpoint status: InService" in note.message
+    assert "model.tar.gz" in note.message
+    assert "Data version:    9f2c4e1d" in note.message
+    assert CONSOLE + event.execution_arn in note.message
+
+
+def test_success_without_metrics_says_none_were_reported() -> None:
+    # Given a success state whose training job reported no metrics
+    payload = load_event("notify_success")
+    payload["state"]["training"]["metrics"] = []
+    # When it is formatted
+    note = success_notification(NotifyEvent.model_validate(payload), "dev")
+    # Then the message says so rather than showing an empty section
+    assert "(none reported)" in note.message
+
+
+@pytest.fixture
+def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A moto SNS topic (in TOPIC_ARN) with an SQS queue subscribed; yields a reader of the queue."""
+    with mock_aws():
+        sns = boto3.client("sns", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        topic_arn = sns.create_topic(Name="fraud-dev")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        monkeypatch.setenv("TOPIC_ARN", topic_arn)
+        monkeypatch.setenv("ENVIRONMENT", "dev")
+
+        def read() -> list[dict[str, Any]]:
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            return [json.loads(message["Body"]) for message in messages]
+
+        yield read
+
+
+def test_handler_publishes_one_message_and_returns_its_id(inbox: Any, lambda_context: FakeLambdaContext) -> None:
+    # Given the failure payload the state machine's catch sends
+    payload = load_event("notify_failure")
+    # When the handler is invoked
+    result = app.handler(payload, lambda_context)
+    # Then exactly that message reached the topic, and the handler returns its subject and id
+    [published] = inbox()
+    assert result == {"subject": published["Subject"], "message_id": published["MessageId"]}
+    assert "States.TaskFailed" in published["Message"]
