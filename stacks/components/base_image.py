@@ -14,7 +14,7 @@ from aws_cdk import Aws, CfnMapping, Fn, Stack, Token
 from constructs import Construct
 
 FRAMEWORK = "sklearn"
-FRAMEWORK_VERSION = "1.4-2"
+FRAMEWORK_VERSION = "1.9-0"
 REPOSITORY = "sagemaker-scikit-learn"
 
 

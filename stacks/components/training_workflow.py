@@ -345,7 +345,7 @@ class TrainingWorkflow(Construct):
                     failed_state="VerifyLiveConfig",
                     error="EndpointConfigMismatch",
                     cause=sfn.JsonPath.format(
-                        "The endpoint is InService but serves config {} instead of this run's {}; "
+                        "The endpoint is InService but serves config {} instead of the one this run deployed ({}); "
                         "SageMaker rolled the update back",
                         sfn.JsonPath.string_at("$.endpoint.EndpointConfigName"),
                         sfn.JsonPath.string_at(f"{RUN}.names.endpoint_config"),
