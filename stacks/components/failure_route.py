@@ -15,25 +15,30 @@ from constructs import Construct
 _CATCHABLE = (sfn.TaskStateBase, sfn.Parallel, sfn.Map, sfn.CustomState)
 
 
+def notify_step(scope: Construct, construct_id: str, *, notify: lambda_.IFunction, kind: str) -> tasks.LambdaInvoke:
+    """Invoke the ``notify`` Lambda with the whole state, keeping the state unchanged."""
+    return tasks.LambdaInvoke(
+        scope,
+        construct_id,
+        lambda_function=notify,
+        payload=sfn.TaskInput.from_object(
+            {
+                "kind": kind,
+                "execution_arn": sfn.JsonPath.string_at("$$.Execution.Id"),
+                "state": sfn.JsonPath.entire_payload,
+            }
+        ),
+        result_path=sfn.JsonPath.DISCARD,
+        retry_on_service_exceptions=False,
+    )
+
+
 class FailureRoute(Construct):
     """Notify on SNS (through the ``notify`` Lambda) and end the execution as failed."""
 
     def __init__(self, scope: Construct, construct_id: str, *, notify: lambda_.IFunction) -> None:
         super().__init__(scope, construct_id)
-        self.notify = tasks.LambdaInvoke(
-            self,
-            "NotifyFailure",
-            lambda_function=notify,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "kind": "failure",
-                    "execution_arn": sfn.JsonPath.string_at("$$.Execution.Id"),
-                    "state": sfn.JsonPath.entire_payload,
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
-            retry_on_service_exceptions=False,
-        )
+        self.notify = notify_step(self, "NotifyFailure", notify=notify, kind="failure")
         self.notify.add_retry(errors=["Lambda.TooManyRequestsException"], max_attempts=3, backoff_rate=2)
         self.notify.next(sfn.Fail(self, "PipelineFailed", error_path="$.error.Error", cause_path="$.error.Cause"))
 

@@ -139,38 +139,43 @@ class InferenceApi(Construct):
             plan.add_api_key(key)
             plan.add_api_stage(stage=self.api.deployment_stage)
 
+        five_minutes = Duration.minutes(5)
         alarm_action = cloudwatch_actions.SnsAction(alarm_topic)
-        self.alarms = [
-            cloudwatch.Alarm(
-                self,
+        self.alarms: list[cloudwatch.Alarm] = []
+        for alarm_id, description, metric, threshold, periods in (
+            (
                 "ServerErrors",
-                alarm_description="The prediction API answered with 5xx errors",
-                metric=self.api.metric_server_error(period=Duration.minutes(5), statistic="Sum"),
-                threshold=5,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                "The prediction API answered with 5xx errors",
+                self.api.metric_server_error(period=five_minutes, statistic="Sum"),
+                5,
+                1,
             ),
-            cloudwatch.Alarm(
-                self,
+            (
                 "Latency",
-                alarm_description="p99 latency of the prediction API is above 2 s",
-                metric=self.api.metric_latency(period=Duration.minutes(5), statistic="p99"),
-                threshold=2000,
-                evaluation_periods=3,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                "p99 latency of the prediction API is above 2 s",
+                self.api.metric_latency(period=five_minutes, statistic="p99"),
+                2000,
+                3,
             ),
-            cloudwatch.Alarm(
-                self,
+            (
                 "ProxyErrors",
-                alarm_description="The inference proxy Lambda failed (it never raises on purpose)",
-                metric=self.proxy.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
-                threshold=1,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                "The inference proxy Lambda failed (it never raises on purpose)",
+                self.proxy.function.metric_errors(period=five_minutes, statistic="Sum"),
+                1,
+                1,
             ),
-        ]
-        for alarm in self.alarms:
+        ):
+            alarm = cloudwatch.Alarm(
+                self,
+                alarm_id,
+                alarm_description=description,
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=periods,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
             alarm.add_alarm_action(alarm_action)
+            self.alarms.append(alarm)
 
         acknowledge(
             self.api,

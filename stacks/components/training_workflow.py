@@ -25,7 +25,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.components.failure_route import FailureRoute
+from stacks.components.failure_route import FailureRoute, notify_step
 from stacks.components.log_retention import retention
 from stacks.config import EnvironmentConfig
 from training.metrics_contract import METRIC_DEFINITIONS
@@ -316,20 +316,7 @@ class TrainingWorkflow(Construct):
             result_path="$.polls",
         )
 
-        notify_success = tasks.LambdaInvoke(
-            self,
-            "NotifySuccess",
-            lambda_function=notify,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "kind": "success",
-                    "execution_arn": sfn.JsonPath.string_at("$$.Execution.Id"),
-                    "state": sfn.JsonPath.entire_payload,
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
-            retry_on_service_exceptions=False,
-        )
+        notify_success = notify_step(self, "NotifySuccess", notify=notify, kind="success")
         _retry_throttling(notify_success, "lambda")
         notify_success.next(sfn.Succeed(self, "Deployed"))
 
