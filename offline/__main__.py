@@ -1,7 +1,7 @@
-"""``python -m offline run ...``: see ``offline.cli``."""
+"""``python -m offline run ...``: see ``offline.run.cli``."""
 
 import sys
 
-from offline.cli import main
+from offline.run.cli import main
 
 sys.exit(main())

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from offline.assembly import REPO_ROOT, Assembly, synthesize
-from offline.intrinsics import Pseudo, Resolver
+from offline.deploy.assembly import REPO_ROOT, Assembly, synthesize
+from offline.deploy.intrinsics import Pseudo, Resolver
 
 _cache: dict[str, Assembly] = {}
 

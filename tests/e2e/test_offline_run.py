@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from offline import processes
-from offline.assembly import Assembly, SynthError
-from offline.faults import UnknownStateError, failable_states
-from offline.progress import silent
-from offline.session import LocalPipeline, RunResult
+from offline.deploy.assembly import Assembly, SynthError
+from offline.run import processes
+from offline.run.faults import UnknownStateError, failable_states
+from offline.run.progress import silent
+from offline.run.session import LocalPipeline, RunResult
 from tests.e2e.conftest import state_machine_definition, synthesized_app
 
 pytestmark = pytest.mark.slow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from offline.faults import FaultPlan, UnknownStateError, failable_states, top_level_failable_states
+from offline.run.faults import FaultPlan, UnknownStateError, failable_states, top_level_failable_states
 
 CATCH_ALL = [{"ErrorEquals": ["States.ALL"], "Next": "Record"}]
 DEFINITION = {

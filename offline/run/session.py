@@ -27,19 +27,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from offline import moto_patches, processes
-from offline.assembly import REPO_ROOT, Assembly
-from offline.codebuild import LocalCodeBuild
-from offline.event_bridge import EventBridge
-from offline.faults import FaultPlan
-from offline.hosting import EndpointFleet
-from offline.http_servers import Server, local_api, runtime_proxy
-from offline.lambda_runtime import LambdaRuntime
-from offline.local_aws import LocalAws, free_port, running_moto
-from offline.progress import Log, Notification, Printer, Progress, StateTiming
-from offline.provision import Deployment, Provisioner
-from offline.runtime_state import Services, activate
-from offline.training_jobs import TrainingJobRunner
+from offline import moto_patches
+from offline.deploy.assembly import REPO_ROOT, Assembly
+from offline.deploy.provision import Deployment, Provisioner
+from offline.run import processes
+from offline.run.active import Services, activate
+from offline.run.faults import FaultPlan
+from offline.run.local_aws import LocalAws, free_port, running_moto
+from offline.run.progress import Log, Notification, Printer, Progress, StateTiming
+from offline.services.api_gateway import local_api
+from offline.services.codebuild import LocalCodeBuild
+from offline.services.eventbridge import EventBridge
+from offline.services.http_server import Server
+from offline.services.lambda_runtime import LambdaRuntime
+from offline.services.sagemaker_hosting import EndpointFleet
+from offline.services.sagemaker_runtime import runtime_proxy
+from offline.services.sagemaker_training import TrainingJobRunner
 
 PROXY_HANDLER = "lambdas.inference_proxy.app.handler"
 LABEL_COLUMN = "is_fraud"

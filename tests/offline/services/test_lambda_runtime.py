@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from offline.lambda_runtime import LambdaRuntime, LambdaSpec
+from offline.services.lambda_runtime import LambdaRuntime, LambdaSpec
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from offline import processes
-from offline.assembly import REPO_ROOT, SynthError, synthesize
-from offline.faults import UnknownStateError
-from offline.progress import Printer, StateTiming
-from offline.session import LocalPipeline, RunResult
+from offline.deploy.assembly import REPO_ROOT, SynthError, synthesize
+from offline.run import processes
+from offline.run.faults import UnknownStateError
+from offline.run.progress import Printer, StateTiming
+from offline.run.session import LocalPipeline, RunResult
 
 DEFAULT_ROWS = 4000
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from offline.event_bridge import s3_object_created_event
-from offline.event_rules import matches, transform_input
+from offline.services.event_patterns import matches, transform_input
+from offline.services.eventbridge import s3_object_created_event
 
 RULE_PATTERN = {
     "source": ["aws.s3"],

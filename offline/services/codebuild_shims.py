@@ -1,7 +1,7 @@
 """Stand-ins for the ``aws`` and ``docker`` commands a buildspec calls during an offline build.
 
-``offline.codebuild`` runs the project's real buildspec with bash, with a ``bin/`` directory
-first on PATH whose ``aws`` and ``docker`` scripts call ``python -m offline.build_shims``:
+``offline.services.codebuild`` runs the project's real buildspec with bash, with a ``bin/`` directory
+first on PATH whose ``aws`` and ``docker`` scripts call ``python -m offline.services.codebuild_shims``:
 
 * ``aws ecr get-login-password`` prints a dummy password; ``aws ecr describe-images`` asks
   the local ECR (so the buildspec's own skip-when-unchanged check works);

@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
-from offline.local_aws import LocalAws
+from offline.run.local_aws import LocalAws
 
 _ENTERED = "StateEntered"
 _EXITED = "StateExited"

@@ -4,7 +4,7 @@ moto's CodeBuild reports every build SUCCEEDED without running anything, so offl
 keeps its own build records. A build downloads the project's S3 source (the CDK asset
 zip) from the local S3, checks that ``IMAGE_TAG`` is the source's hash (the asset's
 content hash, which is what the image is tagged with), then runs the buildspec's phases
-with bash, ``aws`` and ``docker`` replaced by ``offline.build_shims``. The buildspec's own
+with bash, ``aws`` and ``docker`` replaced by ``offline.services.codebuild_shims``. The buildspec's own
 checks therefore run for real (``test -f "$DOCKERFILE"``, the ECR lookup that skips an
 unchanged image); ``docker build`` only checks the Dockerfile unless a Docker engine
 answers ``docker info``, and ``docker push`` records the tag in the local ECR.
@@ -29,10 +29,10 @@ from typing import Any
 
 import yaml
 
-from offline import build_shims
-from offline.assembly import REPO_ROOT
-from offline.faults import FaultPlan
-from offline.local_aws import LocalAws
+from offline.deploy.assembly import REPO_ROOT
+from offline.run.faults import FaultPlan
+from offline.run.local_aws import LocalAws
+from offline.services import codebuild_shims as build_shims
 
 _PHASES = ("install", "pre_build", "build", "post_build")
 _PHASE_MARK = "##offline-phase "
@@ -183,7 +183,7 @@ class LocalCodeBuild:
         shims.mkdir(parents=True, exist_ok=True)
         for tool in ("aws", "docker"):
             shim = shims / tool
-            shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m offline.build_shims {tool} "$@"\n')
+            shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m offline.services.codebuild_shims {tool} "$@"\n')
             shim.chmod(shim.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         env = {
             **os.environ,

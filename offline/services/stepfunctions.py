@@ -11,7 +11,7 @@ raises the task's failure.
   returns its response. A failed job fails the task with ``States.TaskFailed`` and the
   DescribeTrainingJob response (FailureReason included) as the cause; a rejected API call
   fails it with ``SageMaker.AmazonSageMakerException``, as AWS Step Functions reports.
-* CodeBuild calls go to ``offline.codebuild`` (moto never runs a build); the output is
+* CodeBuild calls go to ``offline.services.codebuild`` (moto never runs a build); the output is
   ``{"Build": ...}`` with PascalCase keys, and a FAILED build fails the task with
   ``States.TaskFailed`` and that output as the cause.
 """
@@ -40,8 +40,8 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
-from offline.codebuild import pascal_case
-from offline.runtime_state import services
+from offline.run.active import services
+from offline.services.codebuild import pascal_case
 
 #: What AWS Step Functions reports when a job it waited on (``.sync``) ended in failure.
 TASK_FAILED = "States.TaskFailed"

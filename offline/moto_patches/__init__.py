@@ -3,11 +3,11 @@
 moto is pinned exactly (requirements-dev.txt) and ``tests/offline/test_moto_internals.py``
 imports each symbol below and checks its signature, so an upgrade that moves one fails
 loudly instead of silently running the pipeline without it. Each patch only acts while
-offline mode's local services are active (``offline.runtime_state``); otherwise moto
+offline mode's local services are active (``offline.run.active``); otherwise moto
 behaves as shipped.
 
 * ``state_task_factory.state_task_service_for``: sagemaker and codebuild get
-  ``offline.sfn_integrations`` instead of "unsupported";
+  ``offline.services.stepfunctions`` instead of "unsupported";
 * ``WaitFunction._wait_interval`` and ``retrier_decl.time``: Wait states and Retry intervals
   sleep at most ``max_wait_seconds``;
 * ``StateTaskServiceLambda._eval_service_task``: ``--fail-at`` a Lambda state makes the
@@ -16,7 +16,7 @@ behaves as shipped.
 * ``StateTaskServiceAwsSdk._eval_service_task``: ``--fail-at`` an aws-sdk state rejects the
   call as the service would; timestamps in answers become ISO 8601 text (moto kept datetimes,
   which broke DescribeExecution);
-* ``LambdaFunction.invoke``: runs the real handler in-process (``offline.lambda_runtime``);
+* ``LambdaFunction.invoke``: runs the real handler in-process (``offline.services.lambda_runtime``);
 * ``SageMakerResponse.create_*``, ``update_endpoint``, ``delete_endpoint``: real training
   jobs and endpoints, AWS's duplicate-name errors, and UpdateEndpoint (moto has none);
 * ``state_fail.CustomErrorName`` and ``branches_decl.CustomErrorName``: a Fail state may
@@ -62,8 +62,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_la
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
-from offline import sfn_integrations
-from offline.runtime_state import current
+from offline.run.active import current
+from offline.services import stepfunctions as sfn_integrations
 
 #: The header moto passes through for the Lambda ``ClientContext`` parameter.
 _CLIENT_CONTEXT_HEADER = "X-Amz-Client-Context"

@@ -6,7 +6,7 @@ parameter, any of which moto's CloudFormation may reject or half-create. Instead
 module walks the templates and creates only what the pipeline uses (buckets, topic, SSM
 parameters, ECR repositories, IAM roles, CodeBuild projects, Lambdas, the state machine,
 EventBridge rules) through the public APIs, resolving intrinsics with
-``offline.intrinsics``. Every other resource gets a placeholder physical id and ARN so that
+``offline.deploy.intrinsics``. Every other resource gets a placeholder physical id and ARN so that
 a ``Ref``/``GetAtt`` to it still resolves. Resources are created on first reference, so
 cross-resource and cross-stack (``Fn::ImportValue``) order takes care of itself.
 """
@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from offline.assembly import Assembly, FileAsset, StackArtifact
-from offline.codebuild import LocalCodeBuild, ProjectSpec
-from offline.intrinsics import IntrinsicError, Pseudo, Resolver
-from offline.lambda_runtime import LambdaRuntime, LambdaSpec
-from offline.local_aws import LocalAws
+from offline.deploy.assembly import Assembly, FileAsset, StackArtifact
+from offline.deploy.intrinsics import IntrinsicError, Pseudo, Resolver
+from offline.run.local_aws import LocalAws
+from offline.services.codebuild import LocalCodeBuild, ProjectSpec
+from offline.services.lambda_runtime import LambdaRuntime, LambdaSpec
 
 
 class ProvisionError(RuntimeError):

@@ -24,10 +24,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from offline import processes
-from offline.assembly import REPO_ROOT
-from offline.faults import FaultPlan
-from offline.local_aws import LocalAws
+from offline.deploy.assembly import REPO_ROOT
+from offline.run import processes
+from offline.run.faults import FaultPlan
+from offline.run.local_aws import LocalAws
 
 #: SageMaker keeps the first 1024 characters of a failure reason.
 _MAX_REASON = 1024

@@ -11,8 +11,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from offline.http_servers import Server, api_gateway_event, local_api, runtime_proxy
-from offline.lambda_runtime import LambdaRuntime, LambdaSpec
+from offline.services.api_gateway import api_gateway_event, local_api
+from offline.services.http_server import Server
+from offline.services.lambda_runtime import LambdaRuntime, LambdaSpec
+from offline.services.sagemaker_runtime import runtime_proxy
 
 
 class FakeModelServer(BaseHTTPRequestHandler):

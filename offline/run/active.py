@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from offline.codebuild import LocalCodeBuild
-    from offline.faults import FaultPlan
-    from offline.hosting import EndpointFleet
-    from offline.lambda_runtime import LambdaRuntime
-    from offline.training_jobs import TrainingJobRunner
+    from offline.run.faults import FaultPlan
+    from offline.services.codebuild import LocalCodeBuild
+    from offline.services.lambda_runtime import LambdaRuntime
+    from offline.services.sagemaker_hosting import EndpointFleet
+    from offline.services.sagemaker_training import TrainingJobRunner
 
 
 @dataclass

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from offline import processes
-from offline.assembly import REPO_ROOT
-from offline.faults import FaultPlan
-from offline.local_aws import LocalAws, free_port
-from offline.training_jobs import parse_s3_uri
+from offline.deploy.assembly import REPO_ROOT
+from offline.run import processes
+from offline.run.faults import FaultPlan
+from offline.run.local_aws import LocalAws, free_port
+from offline.services.sagemaker_training import parse_s3_uri
 
 HEALTH_TIMEOUT_SECONDS = 90.0
 #: How long an old endpoint process keeps serving in-flight requests after routing moved.

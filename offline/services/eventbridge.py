@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from offline.event_rules import matches, transform_input
-from offline.provision import Rule
+from offline.deploy.provision import Rule
+from offline.services.event_patterns import matches, transform_input
 
 #: How long after an upload its event reaches the targets.
 DELIVERY_LATENCY_SECONDS = 0.5

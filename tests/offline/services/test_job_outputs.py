@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime
 
-from offline.build_shims import _split_image
-from offline.codebuild import pascal_case
-from offline.sfn_integrations import jsonable
-from offline.training_jobs import capture_metrics, parse_s3_uri
+from offline.services.codebuild import pascal_case
+from offline.services.codebuild_shims import _split_image
+from offline.services.sagemaker_training import capture_metrics, parse_s3_uri
+from offline.services.stepfunctions import jsonable
 from training.metrics_contract import METRIC_DEFINITIONS, format_metric_line
 
 

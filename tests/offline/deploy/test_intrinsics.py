@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from offline.intrinsics import IntrinsicError, Pseudo, Resolver
-from offline.provision import without_escaped_quotes
+from offline.deploy.intrinsics import IntrinsicError, Pseudo, Resolver
+from offline.deploy.provision import without_escaped_quotes
 
 
 @dataclass
