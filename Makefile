@@ -9,16 +9,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMPS := .stamps
 CDK := node_modules/.bin/cdk
+# Where synth writes the cloud assembly (tests point it at a temporary directory).
+CDK_OUT ?= cdk.out
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_DEPRECATED := quiet
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install test lint typecheck unit synth deploy diff run bench clean
+.PHONY: help install test lint typecheck unit synth deploy diff run rehearse bench clean
 
 help:
 	@echo "make run            run the whole pipeline offline (local AWS emulator), then one prediction"
 	@echo "make test           ruff + mypy + pytest (what CI runs)"
 	@echo "make synth ENV=dev  synthesize cdk.out/ for an environment (dev, stage, prod)"
+	@echo "make rehearse ENV=dev  synth, then run exactly that cloud assembly offline (the step before deploy)"
 	@echo "make deploy ENV=dev cdk deploy that environment's stacks"
 	@echo "make bench          serving benchmark against MLflow's scoring server"
 
@@ -48,18 +51,26 @@ unit: install
 
 test: lint typecheck unit
 
+# The app writes into an existing directory without clearing it, so another environment's templates
+# would survive; start from an empty one. synth and diff take every stack of the app without --all
+# (the CLI only knows --all for deploy and warns that it ignores it elsewhere).
 synth: install
-	$(CDK) synth --all --quiet -c env=$(ENV)
-	@echo "wrote cdk.out/ for $(ENV) (cdk-nag report: cdk.out/validation-report.json if any findings)"
+	rm -rf -- "$(CDK_OUT)"
+	$(CDK) synth --quiet -c env=$(ENV) --output "$(CDK_OUT)"
+	@echo "wrote $(CDK_OUT)/ for $(ENV) (cdk-nag report: $(CDK_OUT)/validation-report.json if any findings)"
 
 diff: install
-	$(CDK) diff --all -c env=$(ENV)
+	$(CDK) diff -c env=$(ENV)
 
 deploy: install
 	$(CDK) deploy --all -c env=$(ENV)
 
 run: install
 	$(PY) -m offline run --env $(ENV)
+
+# What `make deploy` would deploy, tried offline first: same assembly, IAM enforced.
+rehearse: synth
+	$(PY) -m offline run --assembly "$(CDK_OUT)"
 
 bench: install
 	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt

@@ -14,6 +14,9 @@ from typing import NamedTuple
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from stacks.api_gateway_account_stack import STACK_NAME as API_GATEWAY_ACCOUNT_STACK
+from stacks.api_gateway_account_stack import ApiGatewayAccountStack
+from stacks.components.supported_region import require_supported_region
 from stacks.config import ConfigError, EnvironmentConfig, load_environment
 from stacks.inference_stack import InferenceStack
 from stacks.pipeline_stack import PipelineStack
@@ -25,16 +28,28 @@ class Stacks(NamedTuple):
     storage: StorageStack
     pipeline: PipelineStack
     inference: InferenceStack
+    #: Shared by every environment in the account and region; None when config leaves it to another team.
+    api_gateway_account: ApiGatewayAccountStack | None = None
 
 
 def build(app: cdk.App, config: EnvironmentConfig) -> Stacks:
-    """Add the environment's three stacks to ``app``."""
+    """Add the environment's three stacks to ``app``, plus the account-wide API Gateway stack unless external."""
     env = cdk.Environment(account=config.account, region=config.region)
     tags = {"project": "fraud-pipeline", "environment": config.name}
     storage = StorageStack(app, config.stack_name("Storage"), config=config, env=env, tags=tags)
     pipeline = PipelineStack(app, config.stack_name("Pipeline"), config=config, storage=storage, env=env, tags=tags)
     inference = InferenceStack(app, config.stack_name("Inference"), config=config, storage=storage, env=env, tags=tags)
-    return Stacks(storage, pipeline, inference)
+    account: ApiGatewayAccountStack | None = None
+    if config.api_gateway_cloudwatch_role == "create":
+        # No environment tag: every environment deploys this same stack.
+        account = ApiGatewayAccountStack(app, API_GATEWAY_ACCOUNT_STACK, env=env, tags={"project": "fraud-pipeline"})
+        # API Gateway refuses a stage with logging until the account's CloudWatch role is set.
+        inference.add_stack_dependency(account, "API Gateway needs the account's CloudWatch Logs role first")
+    stacks = Stacks(storage, pipeline, inference, account)
+    for stack in stacks:
+        if stack is not None:
+            require_supported_region(stack)
+    return stacks
 
 
 def add_policy_checks(app: cdk.App) -> None:

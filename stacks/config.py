@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from stacks.regions import SUPPORTED_REGIONS
+
 #: CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS: tuple[int, ...] = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096)
 LOG_RETENTION_DAYS += (1827, 2192, 2557, 2922, 3288, 3653)
@@ -54,12 +56,25 @@ class EnvironmentConfig(BaseModel):
     hyperparameters: dict[str, str | int | float] = Field(default_factory=dict)
     #: Version of the public Powertools for AWS Lambda (Python) v3 layer.
     powertools_layer_version: int = Field(default=27, ge=1)
+    #: API Gateway's CloudWatch Logs role is one setting per account and region: ``create`` has this app own
+    #: it in a shared, retained stack; ``external`` leaves it to whoever already manages it there.
+    api_gateway_cloudwatch_role: Literal["create", "external"] = "create"
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         if not _ENV_NAME.match(value):
             raise ValueError("must be 1-12 lowercase letters or digits, starting with a letter")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _supported_region(cls, value: str | None) -> str | None:
+        if value is not None and value not in SUPPORTED_REGIONS:
+            raise ValueError(
+                f"{value!r} is not a supported region: the app needs the Powertools for AWS Lambda layer and "
+                f"SageMaker's scikit-learn image there; supported: {', '.join(SUPPORTED_REGIONS)}"
+            )
         return value
 
     @field_validator("training_instance_type", "endpoint_instance_type")
@@ -112,6 +127,11 @@ class EnvironmentConfig(BaseModel):
     def endpoint_name(self) -> str:
         """The endpoint's name is an interface: the inference API calls it by name."""
         return f"fraud-detector-{self.name}"
+
+    @property
+    def api_name(self) -> str:
+        """The REST API's name, per environment: its CloudWatch metrics (and so the alarms) are keyed by it."""
+        return f"fraud-pipeline-{self.name}"
 
     def stack_name(self, part: str) -> str:
         return f"FraudPipeline-{self.name}-{part}"

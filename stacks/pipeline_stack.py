@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.components.base_image import resolve_base_image
@@ -101,6 +102,7 @@ class PipelineStack(Stack):
             inference_build=builds["inference"].project,
             sagemaker_role=sagemaker.role,
             artifacts_key=storage.key,
+            alert_topic=storage.topic,
             name_prefix=name_prefix,
         )
         RetrainingTriggers(
@@ -122,6 +124,15 @@ class PipelineStack(Stack):
         # A separate policy (not the role's default one) avoids a cycle: the state machine
         # depends on the function, and this grant depends on the state machine.
         self.workflow.grant_list_executions(initiate.role)
+        # The success message reports the training job's final metrics.
+        notify.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:DescribeTrainingJob"],
+                resources=[
+                    self.format_arn(service="sagemaker", resource="training-job", resource_name=f"{name_prefix}*")
+                ],
+            )
+        )
         self.initiate = initiate
         self.notify = notify
         self.builds = builds

@@ -46,8 +46,10 @@ ACTIONS_REQUIRING_STAR = frozenset(
         "logs:PutResourcePolicy",
         "logs:DescribeResourcePolicies",
         "logs:DescribeLogGroups",
+        "sagemaker:ListEndpoints",
     }
 )
+_STAR_ONLY = frozenset(action.lower() for action in ACTIONS_REQUIRING_STAR)
 
 #: (finding pattern, reason). Patterns match cdk-nag's finding text after ``AwsSolutions-IAM5[``.
 REVIEWED: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -137,7 +139,8 @@ def findings(document: dict[str, Any]) -> Iterator[tuple[str, list[str]]]:
 def reason_for(finding: str, actions: list[str]) -> str | None:
     """The reviewed reason for ``finding``, or None when it has not been reviewed."""
     if finding == "Resource::*":
-        if set(actions) <= ACTIONS_REQUIRING_STAR:
+        # IAM action names are case-insensitive (CDK writes aws-sdk actions as "sagemaker:listEndpoints").
+        if {action.lower() for action in actions} <= _STAR_ONLY:
             return f"AWS authorizes {', '.join(sorted(set(actions)))} only on Resource '*'"
         return None
     for pattern, reason in REVIEWED:

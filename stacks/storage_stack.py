@@ -16,6 +16,8 @@ from constructs import Construct
 from stacks.components.secure_bucket import SecureBucket
 from stacks.config import EnvironmentConfig
 
+CLOUDWATCH = "cloudwatch.amazonaws.com"
+
 #: How many images of each kind ECR keeps; older source hashes are expired.
 IMAGES_KEPT = 20
 
@@ -37,8 +39,16 @@ class StorageStack(Stack):
             enable_key_rotation=True,
             removal_policy=removal,
         )
-        # CloudWatch alarms publish to the encrypted topic, so the service must be able to use the key.
-        self.key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
+        # CloudWatch alarms publish to the encrypted topic, so the service must be able to use the key
+        # (SNS Developer Guide, "Configure AWS KMS permissions for AWS services").
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToUseTheTopicKey",
+                principals=[iam.ServicePrincipal(CLOUDWATCH)],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+            )
+        )
 
         self.access_logs = s3.Bucket(
             self,
@@ -67,6 +77,20 @@ class StorageStack(Stack):
             display_name=f"Fraud pipeline ({config.name})",
             master_key=self.key,
             enforce_ssl=True,
+        )
+        # The topic policy otherwise holds only the TLS-only Deny, and a service principal has
+        # no identity policy: without this, CloudWatch drops every alarm notification.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsOfThisAccount",
+                principals=[iam.ServicePrincipal(CLOUDWATCH)],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "ArnLike": {"aws:SourceArn": self.format_arn(service="cloudwatch", resource="alarm:*")},
+                },
+            )
         )
         for email in config.notification_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))

@@ -2,9 +2,12 @@
 
 Clients are built on first use, not at import, so tests can set credentials and
 a region (and start moto) before any client exists, and a warm Lambda reuses
-the same client across invocations. The cache is keyed by the region and any
-``AWS_ENDPOINT_URL*`` overrides, so offline mode, which points the SDK at a
-local server through those variables, never gets a client for a stale address.
+the same client across invocations. The cache is keyed by the region, any
+``AWS_ENDPOINT_URL*`` overrides and the access key in the environment, so offline
+mode, which points the SDK at a local server through those variables and runs
+several functions (each with its own role's credentials) in one process, never
+gets a client for a stale address or another function's role. In Lambda these
+never change within one execution environment.
 Tests call :func:`reset_clients` between cases.
 """
 
@@ -26,9 +29,15 @@ def _endpoint_overrides() -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_ENDPOINT_URL")))
 
 
+def _identity() -> str:
+    return os.environ.get("AWS_ACCESS_KEY_ID", "")
+
+
 @functools.cache
-def _client(service: str, region_name: str, _overrides: tuple[tuple[str, str], ...], config: Any) -> Any:
-    # boto3 reads the AWS_ENDPOINT_URL* variables itself; they are part of the key only.
+def _client(
+    service: str, region_name: str, _overrides: tuple[tuple[str, str], ...], _identity_key: str, config: Any
+) -> Any:
+    # boto3 reads the AWS_ENDPOINT_URL* and credential variables itself; they are part of the key only.
     return boto3.client(service, region_name=region_name, config=config)
 
 
@@ -38,7 +47,7 @@ def client(service: str, config: Any = None) -> Any:
     ``config`` is a ``botocore.config.Config``; pass a module-level instance so
     the cache can reuse the client.
     """
-    return _client(service, region(), _endpoint_overrides(), config)
+    return _client(service, region(), _endpoint_overrides(), _identity(), config)
 
 
 def reset_clients() -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
 from typing import Any
 
 from lambdas.initiate_pipeline.models import DataVersion
 
 CHANNELS = ("train", "validation")
+#: A dataset's folder name ends up in S3 URIs of training jobs, notifications and logs; keep it plain.
+DATASET_NAME_CHARACTERS = "[A-Za-z0-9._-]"
+_DATASET_NAME = re.compile(rf"^{DATASET_NAME_CHARACTERS}+$")
 
 
 class DatasetError(RuntimeError):
@@ -20,8 +24,17 @@ def _is_file(key: str) -> bool:
     return not key.endswith("/")
 
 
+def _check_dataset_name(dataset: str, where: str) -> None:
+    """Refuse a dataset folder name with characters outside :data:`DATASET_NAME_CHARACTERS`."""
+    if not _DATASET_NAME.match(dataset):
+        raise DatasetError(
+            f"{where}: dataset name {dataset!r} may only hold the characters {DATASET_NAME_CHARACTERS} "
+            "(letters, digits, '.', '_', '-'); rename the folder"
+        )
+
+
 def dataset_prefix_for_key(bucket: str, data_prefix: str, object_key: str) -> str:
-    """The dataset folder (``incoming/<dataset>/``) holding ``object_key``."""
+    """The dataset folder (``incoming/<dataset>/``) holding ``object_key`` (the decoded key)."""
     if not object_key.startswith(data_prefix):
         raise DatasetError(
             f"object s3://{bucket}/{object_key} is not under the data prefix s3://{bucket}/{data_prefix}"
@@ -32,6 +45,7 @@ def dataset_prefix_for_key(bucket: str, data_prefix: str, object_key: str) -> st
             f"object s3://{bucket}/{object_key} is not inside a dataset folder; "
             f"expected s3://{bucket}/{data_prefix}<dataset>/train/ and .../validation/"
         )
+    _check_dataset_name(dataset, f"object s3://{bucket}/{object_key}")
     return f"{data_prefix}{dataset}/"
 
 
@@ -54,6 +68,8 @@ def newest_dataset_prefix(s3: Any, bucket: str, data_prefix: str) -> str:
         )
     # Ties (same second) go to the lexically last name, so the choice is deterministic.
     dataset = max(newest, key=lambda name: (newest[name], name))
+    # Refused rather than skipped: silently training on an older dataset would hide the problem.
+    _check_dataset_name(dataset, f"newest dataset s3://{bucket}/{data_prefix}{dataset}/")
     return f"{data_prefix}{dataset}/"
 
 

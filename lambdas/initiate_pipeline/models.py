@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import unquote_plus
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lambdas.common.settings import EnvSettings
 
@@ -18,7 +19,16 @@ class ExecutionInput(BaseModel):
     trigger: Literal["schedule", "s3", "manual"]
     reason: str = ""
     bucket: str | None = None
+    #: The real S3 key; see :meth:`_decode_event_key`.
     object_key: str | None = None
+
+    @model_validator(mode="after")
+    def _decode_event_key(self) -> ExecutionInput:
+        """S3 URL-encodes object keys in its event notifications (a space arrives as ``+``, other characters
+        as ``%XX``), and the s3 rule passes ``detail.object.key`` through unchanged; decode it once, here."""
+        if self.trigger == "s3" and self.object_key is not None:
+            self.object_key = unquote_plus(self.object_key)
+        return self
 
 
 class ExecutionContext(BaseModel):

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.common.aws import client
 from lambdas.common.observability import metrics_namespace, service_name
-from lambdas.notify.logic import notify
+from lambdas.notify.logic import notify, with_reported_metrics
 from lambdas.notify.models import NotifyEvent, NotifySettings
 
 logger = Logger(service=service_name("notify"))
@@ -23,7 +23,7 @@ metrics = Metrics(namespace=metrics_namespace(), service=service_name("notify"))
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     """Parse the payload and environment, publish one message, return ``{"subject", "message_id"}``."""
-    request = NotifyEvent.model_validate(event)
+    request = with_reported_metrics(NotifyEvent.model_validate(event), client("sagemaker"))
     settings = NotifySettings.from_env()
     result = notify(request, settings, client("sns"))
     metrics.add_dimension(name="environment", value=settings.environment)

@@ -6,8 +6,10 @@ import json
 import math
 from typing import Any
 
+from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
+
 from lambdas.common.sns import execution_console_url, publish, safe_subject
-from lambdas.notify.models import ErrorInfo, Notification, NotifyEvent, NotifySettings
+from lambdas.notify.models import ErrorInfo, Metric, Notification, NotifyEvent, NotifySettings
 
 #: Longest cause shown in full; longer ones keep their head and tail.
 MAX_CAUSE_CHARS = 4_000
@@ -125,11 +127,35 @@ def success_notification(event: NotifyEvent, environment: str) -> Notification:
     if metrics:
         width = max(len(metric.MetricName) for metric in metrics)
         lines += [f"  {metric.MetricName.ljust(width)}  {_format_value(metric.Value)}" for metric in metrics]
+    elif training is not None and training.metrics_error:
+        lines.append(f"  (unavailable: {training.metrics_error})")
     else:
         lines.append("  (none reported)")
     lines += ["", f"Execution: {execution_console_url(event.execution_arn)}"]
     subject = f"[FraudPipeline {environment}] run {run_id} deployed"
     return Notification(subject=safe_subject(subject), message="\n".join(lines))
+
+
+def with_reported_metrics(event: NotifyEvent, sagemaker: Any) -> NotifyEvent:
+    """A success event completed with the training job's final metrics, read from SageMaker.
+
+    The state machine keeps only fields every Completed job has (``FinalMetricDataList`` is
+    absent when a job emitted no metric, and selecting it would be an uncatchable
+    States.Runtime error), so the metrics are read here. A failed read is reported in the
+    message instead of failing the notification.
+    """
+    training = event.state.training
+    if event.kind != "success" or training is None or not training.job_name or training.metrics:
+        return event
+    try:
+        job = sagemaker.describe_training_job(TrainingJobName=training.job_name)
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        update: dict[str, Any] = {"metrics_error": f"{details.get('Code')}: {details.get('Message')}"}
+    else:
+        update = {"metrics": [Metric.model_validate(m) for m in job.get("FinalMetricDataList") or []]}
+    state = event.state.model_copy(update={"training": training.model_copy(update=update)})
+    return event.model_copy(update={"state": state})
 
 
 def notify(event: NotifyEvent, settings: NotifySettings, sns: Any) -> dict[str, str]:

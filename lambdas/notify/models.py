@@ -40,6 +40,8 @@ class TrainingInfo(_Loose):
     job_name: str | None = None
     model_artifacts: str | None = None
     metrics: list[Metric] = Field(default_factory=list)
+    #: Why the metrics could not be read from SageMaker, if they could not.
+    metrics_error: str | None = None
 
 
 class EndpointInfo(_Loose):

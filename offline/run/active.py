@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from offline.run.faults import FaultPlan
+    from offline.services.cloudwatch_alarms import AlarmActions
     from offline.services.codebuild import LocalCodeBuild
+    from offline.services.iam.enforcement import Iam
     from offline.services.lambda_runtime import LambdaRuntime
     from offline.services.sagemaker_hosting import EndpointFleet
     from offline.services.sagemaker_training import TrainingJobRunner
@@ -29,6 +31,10 @@ class Services:
     on_object_created: Callable[[dict[str, Any]], None]
     #: Longest a Wait state or a Retry interval really sleeps (seconds).
     max_wait_seconds: float = 2.0
+    #: Offline IAM; None only where a test runs the services without it.
+    iam: Iam | None = None
+    #: What CloudWatch does when an alarm changes state.
+    alarms: AlarmActions | None = None
 
 
 _active: Services | None = None

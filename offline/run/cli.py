@@ -14,7 +14,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from offline.deploy.assembly import REPO_ROOT, SynthError, synthesize
+from offline.deploy.assembly import REPO_ROOT, Assembly, SynthError, load, synthesize
+from offline.deploy.deployment import ProvisionError
 from offline.run import processes
 from offline.run.faults import UnknownStateError
 from offline.run.progress import Printer, StateTiming
@@ -28,6 +29,13 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the pipeline offline end to end")
     run.add_argument("--env", default="dev", help="the cdk.json environment to synthesize (default dev)")
+    run.add_argument(
+        "--assembly",
+        type=Path,
+        metavar="DIR",
+        help="run this cloud assembly (what `make synth` or `cdk synth` wrote) instead of synthesizing: "
+        "exactly what `make deploy` would deploy",
+    )
     run.add_argument("--rows", type=int, default=DEFAULT_ROWS, help=f"rows of synthetic data (default {DEFAULT_ROWS})")
     run.add_argument("--seed", type=int, default=7, help="seed of the synthetic data (default 7)")
     run.add_argument("--serve", action="store_true", help="keep the local API up after the run (Ctrl-C stops)")
@@ -46,30 +54,56 @@ def main(argv: Sequence[str] | None = None) -> int:
         processes.install_signal_handlers()
     log = Printer()
     started = time.monotonic()
-    log(f"synthesizing the app for env {options.env} ...")
-    try:
-        assembly = synthesize(options.env, options.workdir / f"cdk.out-{options.env}")
-    except SynthError as error:
-        log(str(error))
+    assembly = _assembly(options, log)
+    if assembly is None:
         return 2
-    log(f"synthesized {', '.join(s.name for s in assembly.stacks)} in {time.monotonic() - started:.1f}s")
+    code = 1
     try:
         with LocalPipeline(
             assembly, workdir=options.workdir, fail_at=options.fail_at, log=log, max_wait_seconds=options.max_wait
         ) as pipeline:
             _describe_local_aws(pipeline, log)
+            if pipeline.faults.also_failing:
+                log(
+                    f"--fail-at {options.fail_at}: that state only runs after another failure, so "
+                    f"{pipeline.faults.also_failing} fails too"
+                )
             code = _runs(pipeline, options, log)
             if code == 0:
                 code = _predict(pipeline, options, log)
+            _report_denials(pipeline, log)
             if code == 0 and options.serve:
                 _serve(pipeline, log)
     except UnknownStateError as error:
         log(f"error: {error}")
         return 2
+    except ProvisionError as error:
+        log(f"deploy failed, as CloudFormation would fail it: {error}")
+        return 1
     finally:
         processes.stop_all()
     log(f"total wall time {time.monotonic() - started:.1f}s; exit status {code}")
     return code
+
+
+def _assembly(options: argparse.Namespace, log: Printer) -> Assembly | None:
+    """The cloud assembly to run: ``--assembly DIR`` as it is, else a fresh synth of ``--env``."""
+    started = time.monotonic()
+    if options.assembly is not None:
+        if not (options.assembly / "manifest.json").is_file():
+            log(f"error: --assembly {options.assembly} is not a cloud assembly (it has no manifest.json)")
+            return None
+        assembly = load(options.assembly)
+        log(f"running the cloud assembly {options.assembly}: {', '.join(s.name for s in assembly.stacks)}")
+        return assembly
+    log(f"synthesizing the app for env {options.env} ...")
+    try:
+        assembly = synthesize(options.env, options.workdir / f"cdk.out-{options.env}")
+    except SynthError as error:
+        log(str(error))
+        return None
+    log(f"synthesized {', '.join(s.name for s in assembly.stacks)} in {time.monotonic() - started:.1f}s")
+    return assembly
 
 
 def _describe_local_aws(pipeline: LocalPipeline, log: Printer) -> None:
@@ -85,25 +119,57 @@ def _describe_local_aws(pipeline: LocalPipeline, log: Printer) -> None:
 
 
 def _runs(pipeline: LocalPipeline, options: argparse.Namespace, log: Printer) -> int:
+    """Run the pipeline ``--runs`` times; 0 when the last run succeeded and no other run failed.
+
+    With ``--fail-at`` and one run, that run fails (exit 1). With more runs, the fault applies
+    to the first run that reaches the state; the runs after it go without faults and show
+    the recovery (a run is added when the fault only struck the last one). A state the runs
+    never reach (UpdateEndpoint needs a redeploy) also adds a run.
+    """
     total = options.runs
     reached: set[str] = set()
     number = 0
+    serving = False
     while number < total:
         number += 1
         log(f"=== run {number}/{total}: uploading a dataset of {options.rows} rows ===")
-        result = pipeline.run(rows=options.rows, seed=options.seed + number - 1, probe=number > 1)
+        # Requests during a redeploy show the update never drops one, if a model was serving.
+        result = pipeline.run(rows=options.rows, seed=options.seed + number - 1, probe=serving)
+        serving = serving or result.succeeded
         _summary(result, log)
-        if not result.succeeded:
-            return 1
+        armed = pipeline.faults.state is not None
         reached |= {timing.state for timing in result.timings}
-        if number == total == options.runs and options.fail_at and options.fail_at not in reached:
+        if not result.succeeded:
+            if not armed or options.runs == 1:
+                return 1
+            pipeline.faults.disarm()
+            log(f"run {number} failed as injected (--fail-at {options.fail_at}); the next run goes without faults")
+            total = max(total, number + 1)
+        elif armed and number == total and options.fail_at not in reached:
             # e.g. UpdateEndpoint: only a redeploy meets it.
             log(f"--fail-at {options.fail_at}: this run did not reach that state; running once more")
             total += 1
     return 0
 
 
+def _report_denials(pipeline: LocalPipeline, log: Printer) -> None:
+    """Every call offline IAM refused: in AWS each would have been an AccessDenied too."""
+    seen: dict[tuple[str, str, str], str] = {}
+    for denial in pipeline.iam.authorizer.denials():
+        role = (denial.role_arn or denial.principal).rsplit("/", 1)[-1]
+        seen.setdefault((role, denial.action, denial.resource), denial.reason)
+    if not seen:
+        return
+    lines = [
+        f"  {role} is not authorized to perform: {action} on resource: {resource} {reason}"
+        for (role, action, resource), reason in seen.items()
+    ]
+    log(f"IAM refused {len(seen)} call(s), as AWS would:\n" + "\n".join(lines))
+
+
 def _summary(result: RunResult, log: Printer) -> None:
+    for failure in result.trigger_failures:
+        log(f"no execution started: EventBridge could not invoke the state machine: {failure}")
     for execution in result.executions:
         skipped = f" ({execution.skip_reason})" if execution.skip_reason else ""
         log(f"execution {execution.arn.rsplit(':', 1)[-1]} from {execution.object_key}: {execution.status}{skipped}")

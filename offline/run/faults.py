@@ -2,8 +2,10 @@
 
 The valid names are read from the synthesized definition: every Task state on the normal
 path (reachable from ``StartAt`` through ``Next``/``Default``/``Choices``, including
-inside Parallel branches), minus the error path (everything reachable from a ``Catch``),
-because a state that only runs after another failure cannot be made to fail on its own.
+inside Parallel branches), and the Task states of the error path (reachable from a
+catch-all ``Catch``). A state of the error path only runs after another failure, so
+naming one also fails the first Task of the run: ``--fail-at NotifyFailure`` shows what
+happens when the notification itself fails.
 
 Each integration fails the way AWS would when its state is named: a CodeBuild build ends
 FAILED, a training job's container writes ``failure``, an endpoint goes to Failed, a Lambda
@@ -70,6 +72,16 @@ def failable_states(definition: dict[str, Any]) -> list[str]:
     return names
 
 
+def error_path_tasks(definition: dict[str, Any]) -> list[str]:
+    """Task states that only run after another failure (the notifications of the error path)."""
+    error_path = error_path_states(definition)
+    names: list[str] = []
+    for name, state in _walk(definition["States"], definition["StartAt"], follow_catch=True):
+        if state.get("Type") == "Task" and name in error_path and name not in names:
+            names.append(name)
+    return names
+
+
 def top_level_failable_states(definition: dict[str, Any]) -> list[str]:
     """The failable states that sit at the top level of the definition (not inside a branch)."""
     return [name for name in failable_states(definition) if name in definition["States"]]
@@ -77,23 +89,52 @@ def top_level_failable_states(definition: dict[str, Any]) -> list[str]:
 
 @dataclass
 class FaultPlan:
-    """The state to fail, if any, and one-shot arms the integrations consume."""
+    """The state to fail, if any, and one-shot arms the integrations consume.
+
+    ``validate`` resolves the states that actually fail (the named one, plus the first Task
+    when the named one is on the error path); ``disarm`` stops injecting, for the runs after
+    the first.
+    """
 
     state: str | None = None
     _armed: set[tuple[str, str]] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _failing: frozenset[str] = field(default_factory=frozenset)
+    also_failing: str | None = None
 
     def validate(self, definition: dict[str, Any]) -> None:
         if self.state is None:
             return
-        valid = failable_states(definition)
+        normal = failable_states(definition)
+        valid = normal + error_path_tasks(definition)
         if self.state not in valid:
             raise UnknownStateError(
                 f"--fail-at {self.state!r} is not a Task state of the pipeline; choose one of: {', '.join(valid)}"
             )
+        failing = {self.state}
+        if self.state not in normal and normal:
+            self.also_failing = normal[0]
+            failing.add(normal[0])
+        self._failing = frozenset(failing)
 
     def targets(self, state_name: str | None) -> bool:
-        return self.state is not None and state_name == self.state
+        if self.state is None or state_name is None:
+            return False
+        return state_name in (self._failing or {self.state})
+
+    def retarget(self, state: str, definition: dict[str, Any]) -> None:
+        """Fail ``state`` from now on instead (tests that need a fault in a later run)."""
+        with self._lock:
+            self.state = state
+            self._armed.clear()
+        self.validate(definition)
+
+    def disarm(self) -> None:
+        """Inject nothing more (``--runs N --fail-at``: only the first run fails)."""
+        with self._lock:
+            self.state = None
+            self._failing = frozenset()
+            self._armed.clear()
 
     def arm(self, kind: str, resource_name: str) -> None:
         """Make the next ``kind`` operation on ``resource_name`` fail (e.g. an endpoint deploy)."""

@@ -77,9 +77,12 @@ def running_moto(*, account: str, region: str, port: int | None = None) -> Itera
     port = port or free_port()
     saved = dict(os.environ)
     saved_config = dict(default_user_config.get("stepfunctions", {}))
+    saved_iam = dict(default_user_config.get("iam", {}))
     os.environ["MOTO_PORT"] = str(port)
     os.environ["MOTO_ACCOUNT_ID"] = account
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
+    # Roles may attach AWS managed policies; offline IAM evaluates their real documents.
+    default_user_config["iam"] = {"load_aws_managed_policies": True}
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     local = LocalAws(endpoint_url=f"http://127.0.0.1:{port}", account=account, region=region)
@@ -89,6 +92,7 @@ def running_moto(*, account: str, region: str, port: int | None = None) -> Itera
     finally:
         server.stop()
         default_user_config["stepfunctions"] = saved_config  # type: ignore[typeddict-item]
+        default_user_config["iam"] = saved_iam  # type: ignore[typeddict-item]
         os.environ.clear()
         os.environ.update(saved)
         _reset_backends()

@@ -22,6 +22,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -29,16 +30,19 @@ from typing import Any
 
 from offline import moto_patches
 from offline.deploy.assembly import REPO_ROOT, Assembly
-from offline.deploy.provision import Deployment, Provisioner
+from offline.deploy.deployment import Deployment, Rule
+from offline.deploy.provision import Provisioner
 from offline.run import processes
 from offline.run.active import Services, activate
 from offline.run.faults import FaultPlan
-from offline.run.local_aws import LocalAws, free_port, running_moto
+from offline.run.local_aws import ACCESS_KEY, LocalAws, free_port, running_moto
 from offline.run.progress import Log, Notification, Printer, Progress, StateTiming
 from offline.services.api_gateway import local_api
+from offline.services.cloudwatch_alarms import AlarmActions
 from offline.services.codebuild import LocalCodeBuild
 from offline.services.eventbridge import EventBridge
 from offline.services.http_server import Server
+from offline.services.iam.enforcement import Iam
 from offline.services.lambda_runtime import LambdaRuntime
 from offline.services.sagemaker_hosting import EndpointFleet
 from offline.services.sagemaker_runtime import runtime_proxy
@@ -97,6 +101,8 @@ class RunResult:
     timings: list[StateTiming]
     seconds: float
     probe: Probe | None = None
+    #: Why EventBridge could not start an execution for an upload (its FailedInvocations).
+    trigger_failures: list[str] = field(default_factory=list)
 
     @property
     def main(self) -> ExecutionResult:
@@ -166,11 +172,21 @@ class LocalPipeline:
         from moto.sagemaker.models import sagemaker_backends
 
         backend = sagemaker_backends[self.aws.account][self.aws.region]
-        self.lambdas = LambdaRuntime(
-            account=self.aws.account, region=self.aws.region, log_dir=self.workdir / "logs" / "lambda"
+        self.iam = Iam(
+            account=self.aws.account,
+            region=self.aws.region,
+            endpoint_url=self.aws.endpoint_url,
+            operator_key=ACCESS_KEY,
         )
-        self.codebuild = LocalCodeBuild(aws=self.aws, workdir=self.workdir, faults=self.faults, log=self.log)
-        self.training = TrainingJobRunner(aws=self.aws, workdir=self.workdir, faults=self.faults, log=self.log)
+        self.lambdas = LambdaRuntime(
+            account=self.aws.account, region=self.aws.region, log_dir=self.workdir / "logs" / "lambda", iam=self.iam
+        )
+        self.codebuild = LocalCodeBuild(
+            aws=self.aws, workdir=self.workdir, faults=self.faults, log=self.log, iam=self.iam
+        )
+        self.training = TrainingJobRunner(
+            aws=self.aws, workdir=self.workdir, faults=self.faults, log=self.log, iam=self.iam
+        )
         self.fleet = EndpointFleet(
             aws=self.aws,
             workdir=self.workdir,
@@ -178,7 +194,9 @@ class LocalPipeline:
             describe_config=backend.describe_endpoint_config,
             describe_model=backend.describe_model,
             log=self.log,
+            iam=self.iam,
         )
+        self.alarms = AlarmActions(iam=self.iam, publish=self._publish_as_cloudwatch, log=self.log)
         self._exit.callback(self._stop_children)
         activate(
             Services(
@@ -189,33 +207,51 @@ class LocalPipeline:
                 faults=self.faults,
                 on_object_created=self._on_object_created,
                 max_wait_seconds=self._max_wait,
+                iam=self.iam,
+                alarms=self.alarms,
             )
         )
         self._exit.callback(activate, None)
         runtime: Server = runtime_proxy(
-            self.fleet.route, account=self.aws.account, region=self.aws.region, port=ports().runtime
+            self.fleet.route,
+            account=self.aws.account,
+            region=self.aws.region,
+            port=ports().runtime,
+            authorize=self._authorize_invoke,
         )
         self._exit.callback(runtime.stop)
         os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime.url
         self.deployment: Deployment = Provisioner(
-            assembly=self.assembly, aws=self.aws, lambdas=self.lambdas, codebuild=self.codebuild
+            assembly=self.assembly, aws=self.aws, lambdas=self.lambdas, codebuild=self.codebuild, iam=self.iam
         ).deploy()
         self.state_machine = self.deployment.state_machine()
         self.faults.validate(self.state_machine.definition)
-        sfn = self.aws.client("stepfunctions")
-        self.bridge = EventBridge(
-            rules=self.deployment.rules,
-            # EventBridge names each execution with a UUID; moto would name it "None".
-            start_execution=lambda arn, payload: sfn.start_execution(
-                stateMachineArn=arn, name=str(uuid.uuid4()), input=payload
-            )["executionArn"],
-            log=self.log,
-        )
+        self.bridge = EventBridge(rules=self.deployment.rules, start_execution=self._start_target, log=self.log)
         self._exit.callback(self.bridge.stop)
         self.progress = Progress(aws=self.aws, topics=self.deployment.topics, log=self.log)
         proxy = self.deployment.lambda_with_handler(PROXY_HANDLER)
         self.api: Server = local_api(self.lambdas, proxy.function_name, port=ports().api)
         self._exit.callback(self.api.stop)
+
+    def _start_target(self, rule: Rule, target: dict[str, Any], payload: str) -> str:
+        """StartExecution as EventBridge does it: signed as the target's role."""
+        role = target.get("RoleArn")
+        if not role:
+            raise PermissionError("the target has no RoleArn; EventBridge needs one to start a state machine")
+        credentials = self.iam.assume(str(role), service="events.amazonaws.com", source_arn=rule.arn)
+        sfn = self.iam.client("stepfunctions", credentials)
+        # EventBridge names each execution with a UUID; moto would name it "None".
+        arn: str = sfn.start_execution(stateMachineArn=str(target["Arn"]), name=str(uuid.uuid4()), input=payload)[
+            "executionArn"
+        ]
+        return arn
+
+    def _authorize_invoke(self, headers: Mapping[str, str], endpoint_name: str) -> str | None:
+        resource = f"arn:aws:sagemaker:{self.aws.region}:{self.aws.account}:endpoint/{endpoint_name.lower()}"
+        return self.iam.authorize_signed(headers, "sagemaker:InvokeEndpoint", resource)
+
+    def _publish_as_cloudwatch(self, topic_arn: str, subject: str, message: str) -> None:
+        self.aws.client("sns").publish(TopicArn=topic_arn, Subject=subject, Message=message)
 
     def _on_object_created(self, created: dict[str, Any]) -> None:
         bridge: EventBridge | None = getattr(self, "bridge", None)
@@ -267,6 +303,7 @@ class LocalPipeline:
         bucket, prefix = self.data_location()
         s3 = self.aws.client("s3")
         first_delivery = len(self.bridge.deliveries)
+        first_failure = len(self.bridge.failures)
         first_notification = len(self.progress.notifications)
         prober = _Prober(self.api.url, files / "test.csv") if probe else None
         if prober is not None:
@@ -278,7 +315,8 @@ class LocalPipeline:
                 self.log(f"uploaded s3://{bucket}/{key}")
             self._wait_for_deliveries()
             deliveries = self.bridge.deliveries[first_delivery:]
-            if not deliveries:
+            failures = self.bridge.failures[first_failure:]
+            if not deliveries and not failures:
                 raise RuntimeError(
                     f"no execution started: no EventBridge rule matched the uploads to s3://{bucket}/{prefix}{dataset}/"
                 )
@@ -298,6 +336,7 @@ class LocalPipeline:
         result = RunResult(
             dataset=dataset,
             executions=executions,
+            trigger_failures=[f"rule {f.rule}: {f.reason}" for f in failures],
             notifications=self.progress.notifications[first_notification:],
             timings=[],
             seconds=time.monotonic() - started,

@@ -28,11 +28,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
 
 from offline.deploy.assembly import REPO_ROOT
 from offline.run.faults import FaultPlan
 from offline.run.local_aws import LocalAws
 from offline.services import codebuild_shims as build_shims
+from offline.services.iam.authorizer import AccessDeniedError
+from offline.services.iam.enforcement import Iam
+from offline.services.iam.sessions import Credentials, RoleNotAssumableError
+from offline.services.s3_objects import download
 
 _PHASES = ("install", "pre_build", "build", "post_build")
 _PHASE_MARK = "##offline-phase "
@@ -48,6 +53,10 @@ class ProjectSpec:
     buildspec: str
     environment_variables: list[dict[str, str]]
     timeout_minutes: int = 60
+    #: The role CodeBuild assumes for the build (the buildspec's aws calls, the source download, logs).
+    service_role: str | None = None
+    #: The CloudWatch Logs group the build writes to.
+    log_group: str | None = None
 
 
 def _now() -> datetime.datetime:
@@ -68,8 +77,17 @@ def pascal_case(value: Any) -> Any:
 class LocalCodeBuild:
     """Start builds of registered projects and read their records."""
 
-    def __init__(self, *, aws: LocalAws, workdir: Path, faults: FaultPlan, log: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        *,
+        aws: LocalAws,
+        workdir: Path,
+        faults: FaultPlan,
+        log: Callable[[str], None] = print,
+        iam: Iam | None = None,
+    ) -> None:
         self._aws = aws
+        self._iam = iam
         self._workdir = workdir / "builds"
         self._faults = faults
         self._log = log
@@ -116,11 +134,12 @@ class LocalCodeBuild:
         root = self._workdir / build["id"].replace(":", "-")
         source = root / "src"
         try:
-            self._phase(build, "DOWNLOAD_SOURCE", lambda: self._download(project, source, variables))
+            credentials = self._provision(build, project)
+            self._phase(build, "DOWNLOAD_SOURCE", lambda: self._download(project, source, variables, credentials))
             if fail:
                 # --fail-at: the source arrives without its Dockerfile, which the buildspec checks.
                 _remove_dockerfile(source, variables)
-            self._run_buildspec(build, project, source, root, variables)
+            self._run_buildspec(build, project, source, root, variables, credentials)
         except _PhaseFailedError:
             pass
         except Exception as error:
@@ -129,11 +148,55 @@ class LocalCodeBuild:
         if build["buildStatus"] == "IN_PROGRESS":
             self._close(build, "SUCCEEDED", None)
 
-    def _download(self, project: ProjectSpec, source: Path, variables: list[dict[str, str]]) -> None:
+    def _provision(self, build: dict[str, Any], project: ProjectSpec) -> Credentials | None:
+        """Assume the service role and check it can write the build's logs, as CodeBuild does first."""
+        if self._iam is None or not project.service_role:
+            return None
+        holder: list[Credentials] = []
+
+        def check() -> None:
+            project_arn = f"arn:aws:codebuild:{self._aws.region}:{self._aws.account}:project/{project.name}"
+            try:
+                credentials = self._iam_or_fail().assume(
+                    str(project.service_role), service="codebuild.amazonaws.com", source_arn=project_arn
+                )
+            except RoleNotAssumableError as error:
+                raise _PhaseFailedError(f"CodeBuild is not authorized to perform: sts:AssumeRole: {error}") from None
+            holder.append(credentials)
+            group = project.log_group or f"/aws/codebuild/{project.name}"
+            stream = build["logs"]["streamName"]
+            resource = f"arn:aws:logs:{self._aws.region}:{self._aws.account}:log-group:{group}:log-stream:{stream}"
+            try:
+                for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+                    self._iam_or_fail().require(credentials, action, resource, via=f"CodeBuild build {build['id']}")
+            except AccessDeniedError as denied:
+                raise _PhaseFailedError(
+                    f"ACCESS_DENIED: Service role {project.service_role} does not allow AWS CodeBuild to create "
+                    f"Amazon CloudWatch Logs log streams for build {build['arn']}. {denied}"
+                ) from None
+
+        self._phase(build, "PROVISIONING", check)
+        return holder[0]
+
+    def _iam_or_fail(self) -> Iam:
+        if self._iam is None:
+            raise RuntimeError("offline IAM is not running")
+        return self._iam
+
+    def _download(
+        self, project: ProjectSpec, source: Path, variables: list[dict[str, str]], credentials: Credentials | None
+    ) -> None:
         bucket, _, key = project.source_location.partition("/")
         source.mkdir(parents=True, exist_ok=True)
         archive = source.parent / "source.zip"
-        self._aws.client("s3").download_file(bucket, key, str(archive))
+        s3 = self._iam.client("s3", credentials) if self._iam is not None and credentials else self._aws.client("s3")
+        try:
+            download(s3, bucket, key, archive)
+        except ClientError as error:
+            raise _PhaseFailedError(
+                f"CLIENT_ERROR: {error.response['Error'].get('Message') or error} for primary source and source "
+                f"version {project.source_location}"
+            ) from None
         with zipfile.ZipFile(archive) as zipped:
             zipped.extractall(source)
         match = _HASH_KEY.match(key.rsplit("/", 1)[-1])
@@ -142,7 +205,13 @@ class LocalCodeBuild:
             raise _PhaseFailedError(f"IMAGE_TAG {tag} is not the hash of the source {key} ({match.group(1)})")
 
     def _run_buildspec(
-        self, build: dict[str, Any], project: ProjectSpec, source: Path, root: Path, variables: list[dict[str, str]]
+        self,
+        build: dict[str, Any],
+        project: ProjectSpec,
+        source: Path,
+        root: Path,
+        variables: list[dict[str, str]],
+        credentials: Credentials | None,
     ) -> None:
         spec = yaml.safe_load(project.buildspec) or {}
         script = ["set -e"]
@@ -151,7 +220,7 @@ class LocalCodeBuild:
             if commands:
                 script.append(f"echo '{_PHASE_MARK}{phase.upper()}'")
                 script.extend(str(command) for command in commands)
-        env = self._environment(build, root, variables, spec)
+        env = self._environment(build, root, variables, spec, credentials)
         log_file = root / "build.log"
         self._phase(build, "INSTALL", lambda: None)
         process = subprocess.run(
@@ -177,7 +246,12 @@ class LocalCodeBuild:
         self._phase(build, last, lambda: _fail(message))
 
     def _environment(
-        self, build: dict[str, Any], root: Path, variables: list[dict[str, str]], spec: dict[str, Any]
+        self,
+        build: dict[str, Any],
+        root: Path,
+        variables: list[dict[str, str]],
+        spec: dict[str, Any],
+        credentials: Credentials | None,
     ) -> dict[str, str]:
         shims = root / "bin"
         shims.mkdir(parents=True, exist_ok=True)
@@ -198,6 +272,8 @@ class LocalCodeBuild:
             "CODEBUILD_BUILD_NUMBER": str(build["buildNumber"]),
             "CODEBUILD_SRC_DIR": str(root / "src"),
             "CODEBUILD_BUILD_SUCCEEDING": "1",
+            # The buildspec's aws and docker calls are made as the project's service role.
+            **(credentials.environment() if credentials is not None else {}),
         }
         return env
 

@@ -3,8 +3,15 @@
 S3 "Object Created" events (from moto's S3, see ``offline.moto_patches``) are matched
 against each deployed rule's own EventPattern; for every matching rule whose target is a
 state machine, the target's own Input/InputTransformer builds the execution input and
-StartExecution runs. Delivery happens on a dispatcher thread after a short latency, like
-EventBridge's, so a dataset's two uploads are both in S3 before the first run looks.
+StartExecution runs, signed as the target's role (EventBridge assumes it as
+``events.amazonaws.com``; EventBridge User Guide, "Using IAM roles to invoke targets").
+Delivery happens on a dispatcher thread after a short latency, like EventBridge's, so a
+dataset's two uploads are both in S3 before the first run looks.
+
+A target EventBridge cannot invoke (its role is missing, untrusted or not allowed
+``states:StartExecution``) is not an error anywhere in AWS: the rule's FailedInvocations
+metric counts it and no execution starts. Offline mode records it in ``failures`` and
+prints it, so a run that starts nothing says why.
 """
 
 from __future__ import annotations
@@ -14,18 +21,29 @@ import json
 import queue
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from offline.deploy.provision import Rule
+from offline.deploy.deployment import Rule
 from offline.services.event_patterns import matches, transform_input
 
 #: How long after an upload its event reaches the targets.
 DELIVERY_LATENCY_SECONDS = 0.5
 
 _REASONS = {"Put": "PutObject", "Post": "POST Object", "Copy": "CopyObject"}
+
+
+@dataclass(frozen=True)
+class FailedInvocation:
+    """A matching target EventBridge could not invoke (counted in FailedInvocations)."""
+
+    rule: str
+    target: str
+    object_key: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -53,7 +71,8 @@ def s3_object_created_event(created: dict[str, Any]) -> dict[str, Any]:
             "version": "0",
             "bucket": {"name": created["bucket"]},
             "object": {
-                "key": created["key"],
+                # S3 URL-encodes the key in its events (a space arrives as "+").
+                "key": urllib.parse.quote_plus(created["key"], safe="/"),
                 "size": created["size"],
                 "etag": created["etag"],
                 **({"version-id": created["version_id"]} if created.get("version_id") else {}),
@@ -71,13 +90,19 @@ class EventBridge:
     """Delivers S3 events to the state machine targets of matching rules."""
 
     def __init__(
-        self, *, rules: list[Rule], start_execution: Callable[[str, str], str], log: Callable[[str], None] = print
+        self,
+        *,
+        rules: list[Rule],
+        start_execution: Callable[[Rule, dict[str, Any], str], str],
+        log: Callable[[str], None] = print,
     ) -> None:
+        """``start_execution(rule, target, input)`` starts the target and returns the execution ARN."""
         self._rules = rules
         self._start_execution = start_execution
         self._log = log
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.deliveries: list[Delivery] = []
+        self.failures: list[FailedInvocation] = []
         self._pending = 0
         self._pending_lock = threading.Lock()
         self._thread = threading.Thread(target=self._dispatch, name="eventbridge", daemon=True)
@@ -122,8 +147,15 @@ class EventBridge:
                     continue
                 payload = transform_input(target, event, rule_arn=rule.arn, rule_name=rule.name)
                 json.loads(payload)  # EventBridge refuses to deliver an input that is not JSON
-                execution_arn = self._start_execution(str(target["Arn"]), payload)
-                delivery = Delivery(rule.name, execution_arn, event["detail"]["object"]["key"], payload)
+                key = event["detail"]["object"]["key"]
+                try:
+                    execution_arn = self._start_execution(rule, target, payload)
+                except Exception as error:
+                    failure = FailedInvocation(rule.name, str(target["Arn"]), key, str(error))
+                    self.failures.append(failure)
+                    self._log(f"eventbridge: rule {rule.name} could not start {target['Arn']}: {error}")
+                    continue
+                delivery = Delivery(rule.name, execution_arn, key, payload)
                 self.deliveries.append(delivery)
                 started.append(delivery)
         return started

@@ -2,10 +2,13 @@
 
 A handler is imported from its template handler string (``lambdas.<name>.app.handler``)
 and called with the function's template environment applied to ``os.environ`` for the
-duration of the call. Because the environment is process-wide, invocations are serialized
-by a lock. An exception becomes what the Lambda service returns for an unhandled error:
-``FunctionError: Unhandled`` and a payload ``{"errorMessage", "errorType", "stackTrace"}``,
-which Step Functions turns into a task failure whose Error is the exception type.
+duration of the call, together with the credentials of a session of the function's
+execution role (as Lambda sets ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and
+``AWS_SESSION_TOKEN``), so every call the handler makes is evaluated as that role. Because
+the environment is process-wide, invocations are serialized by a lock. An exception becomes
+what the Lambda service returns for an unhandled error: ``FunctionError: Unhandled`` and a
+payload ``{"errorMessage", "errorType", "stackTrace"}``, which Step Functions turns into a
+task failure whose Error is the exception type.
 """
 
 from __future__ import annotations
@@ -20,7 +23,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+import boto3  # type: ignore[import-untyped, unused-ignore]
+
+if TYPE_CHECKING:
+    from offline.services.iam.enforcement import Iam
 
 
 class InjectedFaultError(RuntimeError):
@@ -37,6 +45,8 @@ class LambdaSpec:
     timeout_seconds: int = 60
     memory_mb: int = 128
     asset_dir: Path | None = None
+    #: The execution role; the handler's AWS calls are signed with a session of it.
+    role_arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,10 +77,11 @@ class FakeContext:
 class LambdaRuntime:
     """The registered functions, and ``invoke`` to run one in-process."""
 
-    def __init__(self, *, account: str, region: str, log_dir: Path | None = None) -> None:
+    def __init__(self, *, account: str, region: str, log_dir: Path | None = None, iam: Iam | None = None) -> None:
         self._log_dir = log_dir
         self._account = account
         self._region = region
+        self._iam = iam
         self._functions: dict[str, LambdaSpec] = {}
         self._lock = threading.RLock()
 
@@ -95,6 +106,9 @@ class LambdaRuntime:
             spec.function_name, spec.memory_mb, arn, log_group_name=f"/aws/lambda/{spec.function_name}"
         )
         with self._lock, _environment(self._lambda_environment(spec)), self._output(spec):
+            # A new default session per invocation reads this function's credentials from the
+            # environment (boto3 caches the first credentials it finds for the process).
+            boto3.DEFAULT_SESSION = None
             try:
                 if inject_fault:
                     raise InjectedFaultError(inject_fault)
@@ -115,7 +129,9 @@ class LambdaRuntime:
             yield
 
     def _lambda_environment(self, spec: LambdaSpec) -> dict[str, str]:
+        credentials = self._credentials(spec)
         return {
+            **credentials,
             "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -128,6 +144,13 @@ class LambdaRuntime:
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("OFFLINE_LAMBDA_LOG_LEVEL", "WARNING"),
         }
+
+    def _credentials(self, spec: LambdaSpec) -> dict[str, str]:
+        """The execution role's session, as Lambda puts it in the function's environment."""
+        if self._iam is None or not spec.role_arn:
+            return {}
+        session = self._iam.assume(spec.role_arn, service="lambda.amazonaws.com", session_name=spec.function_name)
+        return session.environment()
 
 
 #: Log files stay open for the life of the process: a handler module's logger binds to the

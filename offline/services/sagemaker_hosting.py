@@ -7,6 +7,11 @@ model starts on a free port (``SM_MODEL_DIR`` = the extracted ``model.tar.gz``),
 makes a new endpoint ``Failed``; a failed update rolls back to the old process and config
 (``InService`` with a ``FailureReason``), as SageMaker does.
 
+The model is hosted as its execution role (assumed as ``sagemaker.amazonaws.com``): the
+role must be allowed to pull the image and read the model data, or the deploy fails with
+SageMaker's "Could not access model data" reason (SageMaker Developer Guide, "How to use
+SageMaker AI execution roles": CreateModel API execution role permissions).
+
 An update is blue/green: the new process starts and becomes healthy, routing switches to it
 atomically, and only then, after in-flight requests drained, the old one stops. Requests
 sent through the runtime proxy during an update therefore never fail.
@@ -28,11 +33,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
+
 from offline.deploy.assembly import REPO_ROOT
 from offline.run import processes
 from offline.run.faults import FaultPlan
 from offline.run.local_aws import LocalAws, free_port
-from offline.services.sagemaker_training import parse_s3_uri
+from offline.services.iam.authorizer import AccessDeniedError
+from offline.services.iam.enforcement import Iam
+from offline.services.iam.sessions import RoleNotAssumableError
+from offline.services.s3_objects import download
+from offline.services.sagemaker_training import parse_s3_uri, require_image_pull
 
 HEALTH_TIMEOUT_SECONDS = 90.0
 #: How long an old endpoint process keeps serving in-flight requests after routing moved.
@@ -70,8 +81,10 @@ class EndpointFleet:
         describe_config: Callable[[str], dict[str, Any]],
         describe_model: Callable[[str], Any],
         log: Callable[[str], None] = print,
+        iam: Iam | None = None,
     ) -> None:
         self._aws = aws
+        self._iam = iam
         self._workdir = workdir / "endpoints"
         self._faults = faults
         self._describe_config = describe_config
@@ -130,8 +143,9 @@ class EndpointFleet:
         container = model.primary_container or (model.containers or [{}])[0]
         model_dir = self._workdir / endpoint_name / config_name / "model"
         model_dir.mkdir(parents=True, exist_ok=True)
+        s3 = self._s3_as_role(model, str(container.get("Image", "")), endpoint_name)
         if not broken:
-            self._extract_model(container.get("ModelDataUrl"), model_dir)
+            self._extract_model(container.get("ModelDataUrl"), model_dir, s3, model.execution_role_arn)
         port = free_port()
         log_file = model_dir.parent / "server.log"
         env = {
@@ -157,12 +171,33 @@ class EndpointFleet:
             raise
         return live
 
-    def _extract_model(self, model_data_url: str | None, model_dir: Path) -> None:
+    def _s3_as_role(self, model: Any, image: str, endpoint_name: str) -> Any:
+        """SageMaker hosts the model as its execution role: image pull first, then the model data."""
+        if self._iam is None:
+            return self._aws.client("s3")
+        role = str(model.execution_role_arn)
+        try:
+            credentials = self._iam.assume(role, service="sagemaker.amazonaws.com", source_arn=model.arn)
+            require_image_pull(self._iam, credentials, image, via=f"endpoint {endpoint_name}")
+        except (AccessDeniedError, RoleNotAssumableError) as refused:
+            raise DeployError(f"Failed to pull the inference image {image} for the model: {refused}") from None
+        return self._iam.client("s3", credentials)
+
+    def _extract_model(self, model_data_url: str | None, model_dir: Path, s3: Any, role: str) -> None:
         if not model_data_url:
             raise DeployError("the model has no ModelDataUrl")
         bucket, key = parse_s3_uri(model_data_url)
         archive = model_dir.parent / "model.tar.gz"
-        self._aws.client("s3").download_file(bucket, key, str(archive))
+        try:
+            download(s3, bucket, key, archive)
+        except ClientError as error:
+            # SageMaker's FailureReason for a model it cannot read (CreateEndpoint, Failed).
+            raise DeployError(
+                f'Could not access model data at {model_data_url}. Please ensure that the role "{role}" exists and '
+                'that its trust relationship policy allows the action "sts:AssumeRole" for the service principal '
+                '"sagemaker.amazonaws.com". Also ensure that the role has "s3:GetObject" permissions and that the '
+                f"object is located in {self._aws.region}. ({error.response['Error'].get('Message')})"
+            ) from None
         with tarfile.open(archive) as tar:
             tar.extractall(model_dir, filter="data")
 

@@ -5,6 +5,8 @@ forwarded to the endpoint's live model server. ``AWS_ENDPOINT_URL_SAGEMAKER_RUNT
 the inference Lambda's client at it. A container 4xx/5xx becomes SageMaker's ``ModelError``
 (HTTP 424 with ``OriginalStatusCode``/``OriginalMessage``), an unknown or not-yet-InService
 endpoint a ``ValidationError``, as AWS answers (SageMaker API Reference, InvokeEndpoint, Errors).
+The caller needs ``sagemaker:InvokeEndpoint`` on the endpoint: ``authorize`` evaluates the
+signed request (``offline.services.iam``) and a refusal is ``AccessDeniedException`` (403).
 """
 
 from __future__ import annotations
@@ -13,14 +15,24 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
 from offline.services.http_server import QuietHandler, Server
 
 
-def runtime_proxy(route: Callable[[str], str | None], *, account: str, region: str, port: int = 0) -> Server:
-    """Start the local SageMaker Runtime; ``route(endpoint)`` gives the live server's base URL."""
+def runtime_proxy(
+    route: Callable[[str], str | None],
+    *,
+    account: str,
+    region: str,
+    port: int = 0,
+    authorize: Callable[[Mapping[str, str], str], str | None] | None = None,
+) -> Server:
+    """Start the local SageMaker Runtime; ``route(endpoint)`` gives the live server's base URL.
+
+    ``authorize(headers, endpoint)`` returns None to allow the call, else AWS's refusal message.
+    """
 
     class Handler(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
@@ -30,6 +42,10 @@ def runtime_proxy(route: Callable[[str], str | None], *, account: str, region: s
                 self._error(404, "UnknownOperationException", f"no operation at {self.path}")
                 return
             name = unquote(parts[1])
+            refusal = authorize(dict(self.headers.items()), name) if authorize is not None else None
+            if refusal is not None:
+                self._error(403, "AccessDeniedException", refusal)
+                return
             self._invoke(name, body)
 
         def _invoke(self, name: str, body: bytes) -> None:

@@ -7,6 +7,12 @@ status itself: InProgress while ``python -m training.train`` runs in ``<job>/`` 
 ``SM_*`` variables of SageMaker's framework containers; then Completed (``model.tar.gz``
 uploaded to ``<S3OutputPath>/<job>/output/``) or Failed with the ``failure`` file as
 ``FailureReason``. Metrics are captured from stdout with the job's own MetricDefinitions.
+
+The job runs as SageMaker runs it: with a session of the job's ``RoleArn`` (assumed as
+``sagemaker.amazonaws.com``), which must be allowed to pull the training image from ECR,
+read the channels and write the output, KMS key included (SageMaker Developer Guide, "How
+to use SageMaker AI execution roles": CreateTrainingJob API execution role permissions).
+A refusal fails the job with a ``ClientError`` FailureReason that names the action.
 """
 
 from __future__ import annotations
@@ -24,10 +30,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
+
 from offline.deploy.assembly import REPO_ROOT
 from offline.run import processes
 from offline.run.faults import FaultPlan
 from offline.run.local_aws import LocalAws
+from offline.services.iam.authorizer import AccessDeniedError
+from offline.services.iam.enforcement import Iam
+from offline.services.iam.sessions import Credentials, RoleNotAssumableError
+from offline.services.s3_objects import download
 
 #: SageMaker keeps the first 1024 characters of a failure reason.
 _MAX_REASON = 1024
@@ -43,6 +55,28 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
         raise ValueError(f"not an S3 URI: {uri}")
     bucket, _, key = uri[5:].partition("/")
     return bucket, key
+
+
+class JobClientError(RuntimeError):
+    """The job failed because of its inputs or permissions (SageMaker's "ClientError")."""
+
+
+def _message(error: ClientError) -> str:
+    details = error.response.get("Error", {})
+    return f"{details.get('Code')}: {details.get('Message')}"
+
+
+def require_image_pull(iam: Iam, credentials: Credentials, image: str, *, via: str) -> None:
+    """What pulling an ECR image needs of the role (ECR User Guide, "Private repository policies")."""
+    registry = image.split(".", 1)[0]
+    if not registry.isdigit() or ".dkr.ecr." not in image:
+        return
+    repository = image.split("/", 1)[1].split(":", 1)[0].split("@", 1)[0]
+    region = image.split(".dkr.ecr.", 1)[1].split(".", 1)[0]
+    arn = f"arn:aws:ecr:{region}:{registry}:repository/{repository}"
+    iam.require(credentials, "ecr:GetAuthorizationToken", "*", via=via)
+    for action in ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"):
+        iam.require(credentials, action, arn, via=via)
 
 
 def capture_metrics(definitions: list[dict[str, str]], lines: list[str]) -> list[dict[str, Any]]:
@@ -62,8 +96,17 @@ def capture_metrics(definitions: list[dict[str, str]], lines: list[str]) -> list
 class TrainingJobRunner:
     """Runs each created training job in a background thread and updates moto's record."""
 
-    def __init__(self, *, aws: LocalAws, workdir: Path, faults: FaultPlan, log: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        *,
+        aws: LocalAws,
+        workdir: Path,
+        faults: FaultPlan,
+        log: Callable[[str], None] = print,
+        iam: Iam | None = None,
+    ) -> None:
         self._aws = aws
+        self._iam = iam
         self._workdir = workdir / "training-jobs"
         self._faults = faults
         self._log = log
@@ -75,7 +118,8 @@ class TrainingJobRunner:
         job.training_job_status = "InProgress"
         job.secondary_status = "Starting"
         job.training_end_time = None
-        job.final_metric_data_list = []
+        # AWS leaves FinalMetricDataList out of DescribeTrainingJob until a metric is captured.
+        job.final_metric_data_list = None
         job.secondary_status_transitions = []
         self._transition(job, "Starting", "Preparing the instances for training")
         thread = threading.Thread(target=self._run, args=(job,), name=f"training-{job.training_job_name}", daemon=True)
@@ -85,20 +129,24 @@ class TrainingJobRunner:
     def _run(self, job: Any) -> None:
         try:
             self._run_job(job)
+        except JobClientError as error:
+            self._finish(job, "Failed", f"ClientError: {error}"[:_MAX_REASON])
         except Exception as error:
             self._finish(job, "Failed", f"InternalServerError: offline runner: {type(error).__name__}: {error}")
 
     def _run_job(self, job: Any) -> None:
         name = job.training_job_name
         root = self._workdir / name
+        s3 = self._s3_as_role(job)
         self._transition(job, "Downloading", "Downloading input data")
-        channels = self._download_channels(job, root, fail=self._faults.take("training", name))
+        channels = self._download_channels(job, root, s3, fail=self._faults.take("training", name))
         self._write_config(job, root, channels)
         self._transition(job, "Training", "Training image download completed. Training in progress.")
         env = self._environment(job, root, channels)
         log_file = root / "training.log"
         lines = self._execute(job, env, log_file)
-        job.final_metric_data_list = capture_metrics(job.algorithm_specification.get("MetricDefinitions", []), lines)
+        metrics = capture_metrics(job.algorithm_specification.get("MetricDefinitions", []), lines)
+        job.final_metric_data_list = metrics or None
         failure = root / "output" / "failure"
         if job.training_job_status == "Failed":
             return
@@ -108,11 +156,22 @@ class TrainingJobRunner:
             self._finish(job, "Failed", f"AlgorithmError: {reason}"[:_MAX_REASON])
             return
         self._transition(job, "Uploading", "Uploading generated training model")
-        self._upload_model(job, root)
+        self._upload_model(job, root, s3)
         self._finish(job, "Completed", None)
 
-    def _download_channels(self, job: Any, root: Path, *, fail: bool) -> list[str]:
-        s3 = self._aws.client("s3")
+    def _s3_as_role(self, job: Any) -> Any:
+        """The job's S3 client: a session of its role, after the image pull SageMaker does first."""
+        if self._iam is None:
+            return self._aws.client("s3")
+        try:
+            credentials = self._iam.assume(job.role_arn, service="sagemaker.amazonaws.com", source_arn=job.arn)
+            image = str(job.algorithm_specification.get("TrainingImage", ""))
+            require_image_pull(self._iam, credentials, image, via=f"training job {job.training_job_name}")
+        except (AccessDeniedError, RoleNotAssumableError) as refused:
+            raise JobClientError(f"Cannot pull the training image: {refused}") from None
+        return self._iam.client("s3", credentials)
+
+    def _download_channels(self, job: Any, root: Path, s3: Any, *, fail: bool) -> list[str]:
         names: list[str] = []
         for channel in job.input_data_config or []:
             name = channel["ChannelName"]
@@ -123,12 +182,17 @@ class TrainingJobRunner:
                 # --fail-at: the channel arrives empty, so the real training code fails on its own.
                 continue
             bucket, prefix = parse_s3_uri(channel["DataSource"]["S3DataSource"]["S3Uri"])
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-                for item in page.get("Contents", []):
-                    relative = item["Key"][len(prefix) :].lstrip("/") or Path(item["Key"]).name
-                    destination = target / relative
-                    destination.parent.mkdir(parents=True, exist_ok=True)
-                    s3.download_file(bucket, item["Key"], str(destination))
+            try:
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                    for item in page.get("Contents", []):
+                        relative = item["Key"][len(prefix) :].lstrip("/") or Path(item["Key"]).name
+                        destination = target / relative
+                        destination.parent.mkdir(parents=True, exist_ok=True)
+                        download(s3, bucket, item["Key"], destination)
+            except ClientError as error:
+                raise JobClientError(
+                    f"Data download failed for channel {name} ({bucket}/{prefix}): {_message(error)}"
+                ) from None
         return names
 
     def _write_config(self, job: Any, root: Path, channels: list[str]) -> None:
@@ -190,16 +254,22 @@ class TrainingJobRunner:
         self._finish(job, "Failed", f"ClientError: The training job exceeded MaxRuntimeInSeconds ({seconds} s).")
         processes.stop(process)
 
-    def _upload_model(self, job: Any, root: Path) -> None:
+    def _upload_model(self, job: Any, root: Path, s3: Any) -> None:
         bucket, prefix = parse_s3_uri(job.output_data_config["S3OutputPath"].rstrip("/"))
         key_prefix = f"{prefix}/{job.training_job_name}/output".lstrip("/")
-        s3 = self._aws.client("s3")
+        kms_key = job.output_data_config.get("KmsKeyId")
+        extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key} if kms_key else {}
         for archive_name, directory in (("model.tar.gz", root / "model"), ("output.tar.gz", root / "output" / "data")):
             archive = root / archive_name
             with tarfile.open(archive, "w:gz") as tar:
                 for path in sorted(directory.rglob("*")):
                     tar.add(path, arcname=str(path.relative_to(directory)), recursive=False)
-            s3.upload_file(str(archive), bucket, f"{key_prefix}/{archive_name}")
+            try:
+                s3.upload_file(str(archive), bucket, f"{key_prefix}/{archive_name}", ExtraArgs=extra)
+            except ClientError as error:
+                raise JobClientError(
+                    f"Failed to upload {archive_name} to s3://{bucket}/{key_prefix}: {_message(error)}"
+                ) from None
         job.model_artifacts = {"S3ModelArtifacts": f"s3://{bucket}/{key_prefix}/model.tar.gz"}
 
     def _transition(self, job: Any, status: str, message: str) -> None:

@@ -7,11 +7,14 @@ integration (``state_task_service_glue.py``): ``_eval_service_task`` makes the c
 raises the task's failure.
 
 * SageMaker calls go to moto's SageMaker (patched by ``offline.moto_patches`` so training
-  jobs and endpoints really run); ``createTrainingJob.sync`` polls DescribeTrainingJob and
-  returns its response. A failed job fails the task with ``States.TaskFailed`` and the
+  jobs and endpoints really run), signed as the state machine's role. For
+  ``createTrainingJob.sync`` Step Functions tags the job ``MANAGED_BY_AWS`` and reads its
+  tags back, then polls DescribeTrainingJob and returns its response (the calls of
+  ``offline.services.iam.integrations``). A failed job fails the task with ``States.TaskFailed`` and the
   DescribeTrainingJob response (FailureReason included) as the cause; a rejected API call
   fails it with ``SageMaker.AmazonSageMakerException``, as AWS Step Functions reports.
-* CodeBuild calls go to ``offline.services.codebuild`` (moto never runs a build); the output is
+* CodeBuild calls go to ``offline.services.codebuild`` (moto never runs a build), after the
+  role's StartBuild / BatchGetBuilds permissions are evaluated in process; the output is
   ``{"Build": ...}`` with PascalCase keys, and a FAILED build fails the task with
   ``States.TaskFailed`` and that output as the cause.
 """
@@ -37,16 +40,20 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceCallback,
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
 from offline.run.active import services
 from offline.services.codebuild import pascal_case
+from offline.services.iam import integrations as permissions
+from offline.services.iam.authorizer import AccessDeniedError
 
 #: What AWS Step Functions reports when a job it waited on (``.sync``) ended in failure.
 TASK_FAILED = "States.TaskFailed"
 #: What it reports when SageMaker rejected the API call itself.
 SAGEMAKER_API_ERROR = "SageMaker.AmazonSageMakerException"
+#: The tag Step Functions puts on the SageMaker jobs it runs with ``.sync``.
+MANAGED_TAG = {"Key": "MANAGED_BY_AWS", "Value": "STARTED_BY_STEP_FUNCTIONS"}
 
 _TRAINING_RUNNING = {"InProgress", "Stopping"}
 
@@ -128,10 +135,19 @@ class SageMakerIntegration(_OfflineIntegration):
                 services().faults.arm("endpoint", normalised_parameters["EndpointName"])
             else:
                 raise client_error("ValidationException", injected_message(state), action)
-        client = boto_client_for(
-            service="sagemaker", region=resource_runtime_part.region, state_credentials=state_credentials
-        )
+        client = _client("sagemaker", resource_runtime_part, state_credentials)
+        sync = self.resource.condition == ResourceCondition.Sync
+        if sync:
+            # Step Functions marks the jobs it runs; the tag is why the role needs sagemaker:AddTags.
+            normalised_parameters = {
+                **normalised_parameters,
+                "Tags": [*normalised_parameters.get("Tags", []), MANAGED_TAG],
+            }
         response = getattr(client, action)(**normalised_parameters)
+        arn = next((value for key, value in response.items() if key.endswith("Arn")), None)
+        if arn and permissions.calls(_integration(self), "start", where="moto"):
+            # ...and reads the resource's tags back (sagemaker:ListTags in the documented policies).
+            client.list_tags(ResourceArn=arn)
         env.stack.append(jsonable(response))
 
     def _from_error(self, env: Any, ex: Exception) -> Any:
@@ -153,9 +169,7 @@ class SageMakerIntegration(_OfflineIntegration):
         if action != "create_training_job":
             raise RuntimeError(f"offline mode supports .sync for sagemaker:createTrainingJob only, not {action}")
         name = normalised_parameters["TrainingJobName"]
-        client = boto_client_for(
-            service="sagemaker", region=resource_runtime_part.region, state_credentials=state_credentials
-        )
+        client = _client("sagemaker", resource_runtime_part, state_credentials)
 
         def resolve() -> Any:
             job = jsonable(client.describe_training_job(TrainingJobName=name))
@@ -177,6 +191,7 @@ class CodeBuildIntegration(_OfflineIntegration):
         action = self._get_boto_service_action()
         if action != "start_build":
             raise RuntimeError(f"offline mode supports codebuild:startBuild only, not {action}")
+        self._require(_integration(self), "start", normalised_parameters, resource_runtime_part, state_credentials)
         overrides = [
             {"name": v["Name"], "value": str(v["Value"]), "type": v.get("Type", "PLAINTEXT")}
             for v in normalised_parameters.get("EnvironmentVariablesOverride", [])
@@ -199,8 +214,10 @@ class CodeBuildIntegration(_OfflineIntegration):
     ) -> Callable[[], Any]:
         started = env.stack.pop()
         build_id = started["Build"]["Id"]
+        integration = _integration(self)
 
         def resolve() -> Any:
+            self._require(integration, "poll", normalised_parameters, resource_runtime_part, state_credentials)
             build = services().codebuild.get(build_id)
             if build["buildStatus"] == "IN_PROGRESS":
                 return None
@@ -210,6 +227,44 @@ class CodeBuildIntegration(_OfflineIntegration):
             raise FailureEventException(self._task_failure(env, TASK_FAILED, to_json_str(output)))
 
         return resolve
+
+    def _require(
+        self,
+        integration: str,
+        when: permissions.When,
+        parameters: dict[str, Any],
+        resource_runtime_part: Any,
+        state_credentials: Any,
+    ) -> None:
+        """Evaluate the calls Step Functions makes for the role without a request moto sees."""
+        iam = services().iam
+        role_arn = getattr(state_credentials, "role_arn", None)
+        if iam is None or not role_arn:
+            return
+        credentials = iam.assume(
+            role_arn, service="states.amazonaws.com", source_arn=getattr(state_credentials, "state_machine_arn", None)
+        )
+        for row in permissions.calls(integration, when, where="in process"):
+            resource = permissions.resource_of(
+                row, parameters, partition="aws", region=resource_runtime_part.region, account=iam.account
+            )
+            try:
+                iam.require(credentials, row.action, resource, dict(row.context), via=f"{integration} ({when})")
+            except AccessDeniedError as denied:
+                raise client_error("AccessDeniedException", str(denied), row.action.split(":", 1)[1]) from None
+
+
+def _integration(task: Any) -> str:
+    resource = task.resource
+    suffix = ".sync" if resource.condition == ResourceCondition.Sync else ""
+    return f"{resource.service_name}:{resource.api_action}{suffix}"
+
+
+def _client(service: str, resource_runtime_part: Any, state_credentials: Any) -> Any:
+    # Looked up at call time: offline mode replaces it with a client signed as the role.
+    return boto_client.boto_client_for(
+        service=service, region=resource_runtime_part.region, state_credentials=state_credentials
+    )
 
 
 def _build_output(build: dict[str, Any]) -> Any:

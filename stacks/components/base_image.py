@@ -43,6 +43,11 @@ def _registries(instance_type: str) -> dict[str, str]:
     return dict(config["registries"])
 
 
+def registry_regions() -> frozenset[str]:
+    """Every region the SDK's table has a registry for (CPU builds are in the same registries)."""
+    return frozenset(_registries("ml.m5.large"))
+
+
 def resolve_base_image(scope: Construct, *, instance_type: str) -> BaseImage:
     """The region's scikit-learn image for ``instance_type`` (CPU or GPU by its family)."""
     stack = Stack.of(scope)

@@ -38,7 +38,7 @@ class ImageBuild(Construct):
         self.source = s3_assets.Asset(self, "Source", **repo_subset_bundling(source_paths))
         #: The image tag: changes exactly when a file the image is built from changes.
         self.source_hash = self.source.asset_hash
-        buildspec = yaml.safe_load((REPO_ROOT / "buildspecs" / f"{kind}_image.yml").read_text())
+        buildspec = yaml.safe_load((REPO_ROOT / "buildspecs" / "image.yml").read_text())
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy)
         self.project = codebuild.Project(
             self,
@@ -52,6 +52,7 @@ class ImageBuild(Construct):
                 privileged=True,
             ),
             environment_variables={
+                "IMAGE_KIND": codebuild.BuildEnvironmentVariable(value=kind),
                 "IMAGE_REPO_URI": codebuild.BuildEnvironmentVariable(value=repository.repository_uri),
                 "IMAGE_TAG": codebuild.BuildEnvironmentVariable(value=self.source_hash),
                 "BASE_IMAGE": codebuild.BuildEnvironmentVariable(value=base_image.uri),
@@ -63,6 +64,8 @@ class ImageBuild(Construct):
             logging=codebuild.LoggingOptions(cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=self.log_group)),
         )
         repository.grant_pull_push(self.project)
+        # The buildspec asks ECR whether the tag exists before building (immutable tags).
+        repository.grant(self.project, "ecr:DescribeImages")
         # Pull access to the one AWS-owned repository holding the base image.
         stack = Stack.of(self)
         self.project.add_to_role_policy(

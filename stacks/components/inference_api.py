@@ -85,10 +85,12 @@ class InferenceApi(Construct):
         self.api = apigw.RestApi(
             self,
             "Api",
+            rest_api_name=config.api_name,
             description=f"Fraud predictions ({config.name})",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=removal_policy,
+            # The account-wide CloudWatch Logs role is owned once per account and region
+            # (stacks/api_gateway_account_stack.py), never by an environment that can be destroyed.
+            cloud_watch_role=False,
             deploy_options=apigw.StageOptions(
                 stage_name="v1",
                 throttling_rate_limit=config.api_throttle_rate_limit,
@@ -187,12 +189,6 @@ class InferenceApi(Construct):
             self.api,
             "AwsSolutions-COG4",
             "Callers are services signing with SigV4 (IAM auth) or holding an API key, not Cognito users",
-        )
-        acknowledge(
-            self.api,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
-            "API Gateway's account-level CloudWatch Logs role uses the AWS-managed "
-            "AmazonAPIGatewayPushToCloudWatchLogs policy, which exists for exactly this purpose",
         )
         if config.api_key_required:
             acknowledge(

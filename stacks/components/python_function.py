@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -12,11 +12,10 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.components.nag import acknowledge
+from stacks.components.powertools_layer import powertools_layer_arn
 from stacks.components.source_bundle import LAMBDA_SHARED_PATHS, repo_subset_bundling
 
-#: The public Powertools for AWS Lambda (Python) v3 layer, published by AWS in every
-#: commercial region under this account. It also carries pydantic and the X-Ray SDK.
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+#: Matches the Powertools layer's build (python3.13, x86_64), which also carries pydantic and the X-Ray SDK.
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 METRICS_NAMESPACE = "FraudPipeline"
 DEFAULT_TIMEOUT = Duration.seconds(30)
@@ -59,12 +58,8 @@ class PythonFunction(Construct):
             description=f"Runs the {name} Lambda",
         )
         self.log_group.grant_write(self.role)
-        stack = Stack.of(self)
         layer = lambda_.LayerVersion.from_layer_version_arn(
-            self,
-            "Powertools",
-            f"arn:{stack.partition}:lambda:{stack.region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
-            f"AWSLambdaPowertoolsPythonV3-python313-x86_64:{powertools_layer_version}",
+            self, "Powertools", powertools_layer_arn(self, version=powertools_layer_version)
         )
         self.function = lambda_.Function(
             self,

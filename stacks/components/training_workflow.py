@@ -2,9 +2,10 @@
 
 Initiate → (skip if a run is in progress) → build both images in parallel
 (each skipped when ECR already has its source-hash tag) → train → create the
-model and the endpoint config → create or update the endpoint → wait,
-bounded, until InService → check that the live config is this run's →
-notify. Any failure goes through :class:`FailureRoute`.
+model and the endpoint config → deploy it (``EndpointDeployment``: create,
+update or replace the endpoint by its status, wait until InService, check
+that the live config is this run's) → notify. Any failure goes through
+:class:`FailureRoute`; retries follow ``stacks.components.task_retries``.
 
 The SageMaker steps are ``CustomState``s rather than the CDK task classes so
 that their IAM can be scoped to this environment's name prefix and the role
@@ -21,30 +22,19 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.components.failure_route import FailureRoute, notify_step
+from stacks.components.endpoint_deployment import EndpointDeployment
+from stacks.components.failure_route import FailureRoute
 from stacks.components.log_retention import retention
+from stacks.components.task_retries import retry_transient
 from stacks.config import EnvironmentConfig
 from training.metrics_contract import METRIC_DEFINITIONS
 
-#: Errors worth retrying: throttling and service limits only. A failed training job is never re-run.
-THROTTLING = {
-    "lambda": ["Lambda.TooManyRequestsException"],
-    "codebuild": ["CodeBuild.AccountLimitExceededException", "CodeBuild.ThrottlingException"],
-    "sagemaker": ["SageMaker.ThrottlingException", "SageMaker.ResourceLimitExceededException", "ThrottlingException"],
-}
-#: How Step Functions reports DescribeEndpoint on a name that does not exist.
-ENDPOINT_LOOKUP_ERRORS = ["SageMaker.SageMakerException", "SageMaker.ValidationException"]
 RUN = "$.run"
-
-
-def _retry_throttling(state: sfn.TaskStateBase | sfn.CustomState, service: str) -> None:
-    state.add_retry(
-        errors=THROTTLING[service], interval=Duration.seconds(5), max_attempts=4, backoff_rate=2, jitter_strategy=None
-    )
 
 
 class TrainingWorkflow(Construct):
@@ -62,13 +52,14 @@ class TrainingWorkflow(Construct):
         inference_build: codebuild.IProject,
         sagemaker_role: iam.IRole,
         artifacts_key: kms.IKey,
+        alert_topic: sns.ITopic,
         name_prefix: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
         self._stack = Stack.of(self)
         self._sagemaker_role = sagemaker_role
-        self._failure = FailureRoute(self, "OnFailure", notify=notify)
+        self._failure = FailureRoute(self, "OnFailure", notify=notify, topic=alert_topic, environment=config.name)
 
         start = self._initiate(initiate)
         builds = self._build_images(training_build, inference_build)
@@ -102,6 +93,8 @@ class TrainingWorkflow(Construct):
             timeout=Duration.seconds(config.training_max_runtime_seconds + poll_budget + 2 * 3600),
         )
         self._grant_sagemaker(name_prefix)
+        # The failure route's fallback publishes straight to the encrypted topic (sns:Publish + its key).
+        alert_topic.grant_publish(self.state_machine)
 
     # -- steps --------------------------------------------------------------------------------------
 
@@ -125,7 +118,7 @@ class TrainingWorkflow(Construct):
             result_path=RUN,
             retry_on_service_exceptions=False,
         )
-        _retry_throttling(step, "lambda")
+        retry_transient(step, "lambda")
         return step
 
     def _build_images(self, training: codebuild.IProject, inference: codebuild.IProject) -> sfn.Parallel:
@@ -147,7 +140,7 @@ class TrainingWorkflow(Construct):
             },
             result_selector={"build_id": sfn.JsonPath.string_at("$.Build.Id")},
         )
-        _retry_throttling(build, "codebuild")
+        retry_transient(build, "codebuild")
         return (
             sfn.Choice(self, f"Check{label}Image")
             .when(sfn.Condition.boolean_equals(f"{RUN}.code.{key}.build_needed", True), build)
@@ -160,7 +153,7 @@ class TrainingWorkflow(Construct):
             construct_id,
             state_json={"Type": "Task", "Resource": f"arn:{Aws.PARTITION}:states:::sagemaker:{action}", **state},
         )
-        _retry_throttling(step, "sagemaker")
+        retry_transient(step, "sagemaker")
         return step
 
     def _train(self, artifacts_key: kms.IKey) -> sfn.CustomState:
@@ -204,10 +197,12 @@ class TrainingWorkflow(Construct):
                         "RUN_ID.$": f"{RUN}.run_id",
                     },
                 },
+                # Only fields a Completed job always has: a path to an absent field (such as
+                # FinalMetricDataList when the job emitted no metric) is a States.Runtime error,
+                # which no Catch can handle. The notify Lambda reads the metrics itself.
                 "ResultSelector": {
                     "job_name.$": "$.TrainingJobName",
                     "model_artifacts.$": "$.ModelArtifacts.S3ModelArtifacts",
-                    "metrics.$": "$.FinalMetricDataList",
                 },
                 "ResultPath": "$.training",
             },
@@ -252,125 +247,17 @@ class TrainingWorkflow(Construct):
         )
 
     def _deploy_endpoint(self, notify: lambda_.IFunction) -> sfn.IChainable:
-        """Create or update the endpoint, wait (bounded) for InService, verify the live config, notify."""
         config = self._config
-        endpoint_parameters = {
-            "EndpointName.$": f"{RUN}.names.endpoint",
-            "EndpointConfigName.$": f"{RUN}.names.endpoint_config",
-        }
-        find = tasks.CallAwsService(
+        return EndpointDeployment(
             self,
-            "FindEndpoint",
-            service="sagemaker",
-            action="describeEndpoint",
-            parameters={"EndpointName": sfn.JsonPath.string_at(f"{RUN}.names.endpoint")},
-            iam_resources=[self._endpoint_arn()],
-            result_selector={"status": sfn.JsonPath.string_at("$.EndpointStatus")},
-            result_path="$.existing",
-        )
-        _retry_throttling(find, "sagemaker")
-        create = self._sagemaker_task(
-            "CreateEndpoint", "createEndpoint", {"Parameters": endpoint_parameters, "ResultPath": sfn.JsonPath.DISCARD}
-        )
-        update = self._sagemaker_task(
-            "UpdateEndpoint", "updateEndpoint", {"Parameters": endpoint_parameters, "ResultPath": sfn.JsonPath.DISCARD}
-        )
-        missing = (
-            sfn.Choice(self, "EndpointMissing")
-            .when(sfn.Condition.string_matches("$.lookup.Cause", "*Could not find endpoint*"), create)
-            .otherwise(
-                self._failure.fail_with(
-                    "FindEndpointError",
-                    failed_state="FindEndpoint",
-                    error=sfn.JsonPath.string_at("$.lookup.Error"),
-                    cause=sfn.JsonPath.string_at("$.lookup.Cause"),
-                )
-            )
-        )
-        find.add_catch(missing, errors=ENDPOINT_LOOKUP_ERRORS, result_path="$.lookup")
-        find.next(update)
-
-        start_waiting = sfn.Pass(
-            self, "StartWaiting", result=sfn.Result.from_object({"count": 0}), result_path="$.polls"
-        )
-        create.next(start_waiting)
-        update.next(start_waiting)
-
-        wait = sfn.Wait(
-            self, "WaitForEndpoint", time=sfn.WaitTime.duration(Duration.seconds(config.endpoint_poll_seconds))
-        )
-        check = tasks.CallAwsService(
-            self,
-            "CheckEndpoint",
-            service="sagemaker",
-            action="describeEndpoint",
-            parameters={"EndpointName": sfn.JsonPath.string_at(f"{RUN}.names.endpoint")},
-            iam_resources=[self._endpoint_arn()],
-            result_path="$.endpoint",
-        )
-        _retry_throttling(check, "sagemaker")
-        count = sfn.Pass(
-            self,
-            "CountPoll",
-            parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.polls.count"), 1)},
-            result_path="$.polls",
-        )
-
-        notify_success = notify_step(self, "NotifySuccess", notify=notify, kind="success")
-        _retry_throttling(notify_success, "lambda")
-        notify_success.next(sfn.Succeed(self, "Deployed"))
-
-        verify = (
-            sfn.Choice(self, "VerifyLiveConfig")
-            .when(
-                sfn.Condition.string_equals_json_path("$.endpoint.EndpointConfigName", f"{RUN}.names.endpoint_config"),
-                notify_success,
-            )
-            .otherwise(
-                self._failure.fail_with(
-                    "EndpointRolledBack",
-                    failed_state="VerifyLiveConfig",
-                    error="EndpointConfigMismatch",
-                    cause=sfn.JsonPath.format(
-                        "The endpoint is InService but serves config {} instead of the one this run deployed ({}); "
-                        "SageMaker rolled the update back",
-                        sfn.JsonPath.string_at("$.endpoint.EndpointConfigName"),
-                        sfn.JsonPath.string_at(f"{RUN}.names.endpoint_config"),
-                    ),
-                )
-            )
-        )
-        out_of_polls = self._failure.fail_with(
-            "EndpointTimedOut",
-            failed_state="WaitForEndpoint",
-            error="EndpointTimeout",
-            cause=f"The endpoint did not reach InService within {config.endpoint_max_polls} checks "
-            f"{config.endpoint_poll_seconds} s apart",
-        )
-        budget = (
-            sfn.Choice(self, "PollBudgetLeft")
-            .when(sfn.Condition.number_greater_than_equals("$.polls.count", config.endpoint_max_polls), out_of_polls)
-            .otherwise(wait)
-        )
-        status = (
-            sfn.Choice(self, "EndpointStatus")
-            .when(sfn.Condition.string_equals("$.endpoint.EndpointStatus", "InService"), verify)
-            .when(
-                sfn.Condition.string_equals("$.endpoint.EndpointStatus", "Failed"),
-                self._failure.fail_with(
-                    "EndpointFailed",
-                    failed_state="CheckEndpoint",
-                    error="EndpointFailed",
-                    cause=sfn.JsonPath.string_at("$.endpoint.FailureReason"),
-                ),
-            )
-            .otherwise(count)
-        )
-        start_waiting.next(wait)
-        wait.next(check)
-        check.next(status)
-        count.next(budget)
-        return find
+            "Deploy",
+            failure=self._failure,
+            notify=notify,
+            endpoint_arn=self._endpoint_arn(),
+            sagemaker_task=self._sagemaker_task,
+            poll_seconds=config.endpoint_poll_seconds,
+            max_polls=config.endpoint_max_polls,
+        ).start
 
     # -- IAM ------------------------------------------------------------------------------------------
 
@@ -399,12 +286,23 @@ class TrainingWorkflow(Construct):
         role = self.state_machine.role
         training_jobs = self._sagemaker_arn("training-job", f"{prefix}*")
         configs = self._sagemaker_arn("endpoint-config", f"{prefix}*")
+        models = self._sagemaker_arn("model", f"{prefix}*")
         statements = [
+            # createTrainingJob.sync: Step Functions tags the job it starts (MANAGED_BY_AWS) and
+            # reads the tags back, so it needs AddTags and ListTags besides the job calls
+            # (Step Functions Developer Guide, "IAM policies for Amazon SageMaker"; aws-cdk#32294).
             (
-                ["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"],
+                [
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                    "sagemaker:AddTags",
+                ],
                 [training_jobs],
             ),
-            (["sagemaker:CreateModel"], [self._sagemaker_arn("model", f"{prefix}*")]),
+            # Every SageMaker integration reads the tags of what it created or updated.
+            (["sagemaker:ListTags"], [training_jobs, models, configs, self._endpoint_arn()]),
+            (["sagemaker:CreateModel"], [models]),
             (["sagemaker:CreateEndpointConfig"], [configs]),
             (["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"], [self._endpoint_arn(), configs]),
             # The .sync training integration watches the job through this AWS-managed rule.

@@ -26,6 +26,10 @@ pytestmark = pytest.mark.slow
 ROWS = 1500
 
 
+#: States a run meets only while recovering from a broken endpoint; ``test_recovery`` fails them.
+RECOVERY_STATES = {"DeleteFailedEndpoint"}
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "failing_state" in metafunc.fixturenames:
         try:
@@ -33,7 +37,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         except SynthError:
             # Reported by the test itself (the fixture synthesizes again), not as a collection error.
             states = ["<synth failed>"]
-        metafunc.parametrize("failing_state", states)
+        metafunc.parametrize("failing_state", [s for s in states if s not in RECOVERY_STATES])
 
 
 def entered(result: RunResult) -> set[str]:
@@ -150,6 +154,66 @@ def test_a_fault_fails_the_run_with_a_notification_naming_the_state(
     assert processes.running() == []
 
 
+class Recovery:
+    def __init__(self, runs: list[RunResult], prediction: Any) -> None:
+        self.runs = runs
+        self.prediction = prediction
+
+
+@pytest.fixture(scope="module")
+def recovery(tmp_path_factory: pytest.TempPathFactory) -> Recovery:
+    """Run 1 leaves a Failed endpoint; run 2 fails to delete it; run 3 recovers."""
+    assembly = synthesized_app()
+    definition = state_machine_definition(assembly)
+    workdir = tmp_path_factory.mktemp("recovery")
+    with LocalPipeline(assembly, workdir=workdir, fail_at="CreateEndpoint", log=silent) as pipeline:
+        runs = [pipeline.run(rows=ROWS, seed=5)]
+        pipeline.faults.retarget("DeleteFailedEndpoint", definition)
+        runs.append(pipeline.run(rows=ROWS, seed=6))
+        pipeline.faults.disarm()
+        runs.append(pipeline.run(rows=ROWS, seed=7))
+        prediction = pipeline.predict(workdir / "datasets" / runs[-1].dataset / "test.csv")
+    return Recovery(runs, prediction)
+
+
+def test_an_endpoint_that_failed_to_create_leaves_the_run_failed(recovery: Recovery):
+    first = recovery.runs[0]
+    assert first.main.status == "FAILED"
+    assert any("FAILED at CheckEndpoint" in n.subject for n in first.notifications)
+
+
+def test_a_failed_endpoint_is_deleted_before_it_is_recreated(recovery: Recovery):
+    # Given the endpoint is Failed, SageMaker allows only DeleteEndpoint on it
+    second = recovery.runs[1]
+    assert {"DescribeExistingEndpoint", "DeleteFailedEndpoint"} <= entered(second)
+    assert "UpdateEndpoint" not in entered(second)
+    # When deleting fails, the run says so
+    assert second.main.status == "FAILED"
+    assert any("FAILED at DeleteFailedEndpoint" in n.subject for n in second.notifications)
+
+
+def test_the_next_run_recovers_and_serves(recovery: Recovery):
+    third = recovery.runs[2]
+    assert third.main.status == "SUCCEEDED"
+    assert {"DeleteFailedEndpoint", "CreateEndpoint"} <= entered(third)
+    assert recovery.prediction.status == 200
+
+
+def test_when_the_notifier_fails_the_fallback_names_the_state_that_failed_first(assembly: Assembly, workdir: Path):
+    # Given the notify Lambda fails (which only happens after another failure: Initiate's here)
+    with LocalPipeline(assembly, workdir=workdir, fail_at="NotifyFailure", log=silent) as pipeline:
+        assert pipeline.faults.also_failing == "Initiate"
+        result = pipeline.run(rows=ROWS, seed=8)
+    # Then the plain fallback still reaches people, naming Initiate and its error, and the run fails
+    assert result.main.status == "FAILED"
+    (fallback, *_) = [n for n in result.notifications if "plain fallback" in n.message]
+    assert fallback.subject == "[FraudPipeline dev] FAILED at Initiate"
+    assert "failed at Initiate with InjectedFaultError" in fallback.message
+    assert "Traceback" not in fallback.message
+    assert "stackTrace" not in fallback.message
+    assert processes.running() == []
+
+
 def test_an_unknown_fail_at_state_lists_the_valid_ones(assembly: Assembly, workdir: Path):
     with (
         pytest.raises(UnknownStateError, match=r"choose one of: Initiate, .*Train"),
@@ -159,10 +223,22 @@ def test_an_unknown_fail_at_state_lists_the_valid_ones(assembly: Assembly, workd
     assert processes.running() == []
 
 
+def sagemaker_role(pipeline: LocalPipeline) -> str:
+    """A role SageMaker may assume, as the app's execution role is."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    role = pipeline.aws.client("iam").create_role(RoleName="test-sagemaker", AssumeRolePolicyDocument=json.dumps(trust))
+    return str(role["Role"]["Arn"])
+
+
 def test_sagemaker_rejects_what_aws_rejects(assembly: Assembly, workdir: Path):
     with LocalPipeline(assembly, workdir=workdir, log=silent) as pipeline:
         sagemaker = pipeline.aws.client("sagemaker")
-        role = "arn:aws:iam::123456789012:role/offline"
+        role = sagemaker_role(pipeline)
         container = {"Image": "image", "ModelDataUrl": "s3://bucket/model.tar.gz"}
         variants = [
             {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.t2.medium", "InitialInstanceCount": 1}
@@ -179,6 +255,11 @@ def test_sagemaker_rejects_what_aws_rejects(assembly: Assembly, workdir: Path):
             sagemaker.create_endpoint_config(EndpointConfigName="c", ProductionVariants=variants)
         with pytest.raises(ClientError, match="Could not find endpoint"):
             sagemaker.update_endpoint(EndpointName="missing", EndpointConfigName="c")
+        # And SageMaker refuses a role it cannot assume
+        with pytest.raises(ClientError, match="Could not assume role"):
+            sagemaker.create_model(
+                ModelName="m2", ExecutionRoleArn="arn:aws:iam::123456789012:role/missing", PrimaryContainer=container
+            )
 
 
 def test_a_second_training_job_of_the_same_name_is_resource_in_use(assembly: Assembly, workdir: Path):
@@ -187,7 +268,7 @@ def test_a_second_training_job_of_the_same_name_is_resource_in_use(assembly: Ass
         job: dict[str, Any] = {
             "TrainingJobName": "job",
             "AlgorithmSpecification": {"TrainingImage": "image", "TrainingInputMode": "File"},
-            "RoleArn": "arn:aws:iam::123456789012:role/offline",
+            "RoleArn": sagemaker_role(pipeline),
             "InputDataConfig": [
                 {
                     "ChannelName": "train",

@@ -36,6 +36,9 @@ class Synthesized:
         self.storage = Template.from_stack(self.stacks.storage)
         self.pipeline = Template.from_stack(self.stacks.pipeline)
         self.inference = Template.from_stack(self.stacks.inference)
+        account = self.stacks.api_gateway_account
+        #: The account-wide API Gateway settings stack; None where config leaves that role to someone else.
+        self.api_gateway_account = Template.from_stack(account) if account is not None else None
 
     def state_machine_definition(self) -> dict[str, Any]:
         """The ASL, parsed; CloudFormation references become ``${Ref}`` / ``${Logical.Attr}`` strings."""

@@ -51,6 +51,10 @@ def test_unknown_environment_lists_the_known_ones() -> None:
         ({"removal_policy": "snapshot"}, "environments.dev.removal_policy"),
         ({"region": "mars-1"}, "environments.dev.region"),
         ({"instance_typo": "ml.m5.large"}, "environments.dev.instance_typo"),
+        (
+            {"api_gateway_cloudwatch_role": "maybe"},
+            "environments.dev.api_gateway_cloudwatch_role: Input should be 'create' or 'external'",
+        ),
     ],
 )
 def test_a_bad_value_names_the_environment_and_key(override: dict[str, Any], fragment: str) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from app import add_policy_checks
+from stacks.api_gateway_account_stack import STACK_NAME as API_GATEWAY_ACCOUNT
 from stacks.reviewed_wildcards import findings, reason_for
 from tests.infrastructure.conftest import make_app
 
@@ -27,9 +28,11 @@ def test_synth_passes_cdk_nag_and_cfn_lint(env_name: str, tmp_path: Path) -> Non
         plugins = json.loads(report.read_text())["pluginReports"]
         nag = [p for p in plugins if p["pluginName"] == "AwsSolutions"]
         assert all(p["conclusion"] == "success" for p in nag), nag
-    # And cfn-lint finds no errors in any template
+    # And cfn-lint finds no errors in any template: the environment's three and the account-wide one
     templates = sorted(str(p) for p in tmp_path.glob("*.template.json"))
-    assert len(templates) == 3
+    assert sorted(Path(t).name.removesuffix(".template.json") for t in templates) == sorted(
+        [f"FraudPipeline-{env_name}-{part}" for part in ("Inference", "Pipeline", "Storage")] + [API_GATEWAY_ACCOUNT]
+    )
     lint = subprocess.run(
         [sys.executable, "-m", "cfnlint", "--format", "parseable", *templates],
         capture_output=True,

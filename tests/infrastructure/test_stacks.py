@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match, Template
 
+from stacks.reviewed_wildcards import ACTIONS_REQUIRING_STAR
 from tests.infrastructure.conftest import Synthesized
 
 
@@ -137,7 +139,13 @@ def test_pass_role_is_only_for_the_sagemaker_role_and_only_to_sagemaker(dev: Syn
 
 def test_sagemaker_permissions_are_scoped_to_the_environment(dev: Synthesized) -> None:
     sagemaker = [s for s in _statements(dev.pipeline) if any(a.startswith("sagemaker:") for a in _actions(s))]
-    resources = json.dumps([s["Resource"] for s in sagemaker])
+    # ListEndpoints is the one SageMaker action AWS authorizes on "*" only (it lists names); the
+    # policy minimizer may merge it with other star-only actions, never with a scoped one.
+    on_star = [s for s in sagemaker if s["Resource"] == "*"]
+    scoped = [s for s in sagemaker if s["Resource"] != "*"]
+    assert [a for s in on_star for a in _actions(s) if a.startswith("sagemaker:")] == ["sagemaker:listEndpoints"]
+    assert all(a.lower() in {x.lower() for x in ACTIONS_REQUIRING_STAR} for s in on_star for a in _actions(s))
+    resources = json.dumps([s["Resource"] for s in scoped])
     assert "training-job/fraud-dev-*" in resources
     assert "endpoint/fraud-detector-dev" in resources
     assert '"*"' not in resources
@@ -156,13 +164,36 @@ def test_image_builds_are_privileged_codebuild_projects_with_the_base_image(dev:
         environment = project["Properties"]["Environment"]
         assert environment["PrivilegedMode"] is True
         variables = {v["Name"]: v["Value"] for v in environment["EnvironmentVariables"]}
-        assert set(variables) == {"IMAGE_REPO_URI", "IMAGE_TAG", "BASE_IMAGE", "BASE_IMAGE_REGISTRY", "DOCKERFILE"}
+        assert set(variables) == {
+            "IMAGE_KIND",
+            "IMAGE_REPO_URI",
+            "IMAGE_TAG",
+            "BASE_IMAGE",
+            "BASE_IMAGE_REGISTRY",
+            "DOCKERFILE",
+        }
+        assert variables["DOCKERFILE"] == f"{variables['IMAGE_KIND']}/Dockerfile"
         dockerfiles.add(variables["DOCKERFILE"])
         assert "sagemaker-scikit-learn:1.9-0-cpu-py3" in json.dumps(variables["BASE_IMAGE"])
         assert project["Properties"]["Source"]["Type"] == "S3"
         assert "docker build" in project["Properties"]["Source"]["BuildSpec"]
         assert project["Properties"]["EncryptionKey"]
     assert dockerfiles == {"training/Dockerfile", "inference/Dockerfile"}
+
+
+def test_build_roles_may_ask_ecr_whether_their_tag_exists(dev: Synthesized) -> None:
+    # Given the buildspec's check before a push to an immutable tag (finding: it always fell through)
+    buildspec = next(iter(dev.pipeline.find_resources("AWS::CodeBuild::Project").values()))["Properties"]["Source"]
+    assert "aws ecr describe-images" in buildspec["BuildSpec"]
+    # Then each build role may call ecr:DescribeImages on its own repository
+    for logical_id, policy in dev.pipeline.find_resources("AWS::IAM::Policy").items():
+        if "ImageBuildProjectRole" not in logical_id:
+            continue
+        describe = [
+            s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "ecr:DescribeImages" in _actions(s)
+        ]
+        assert len(describe) == 1, logical_id
+        assert "ExportsOutputFnGetAtt" in json.dumps(describe[0]["Resource"]), logical_id
 
 
 def test_pinned_region_resolves_the_base_image_at_synth(tmp_path: Any) -> None:
@@ -310,6 +341,36 @@ def test_alarms_on_5xx_latency_and_proxy_errors_notify_the_topic(dev: Synthesize
     assert metrics == {"5XXError", "Latency", "Errors"}
     for alarm in alarms.values():
         assert "Alerts" in json.dumps(alarm["Properties"]["AlarmActions"])
+
+
+@pytest.mark.parametrize("env_name", ["dev", "prod"])
+def test_api_is_named_for_its_environment_and_its_alarms_watch_that_name(
+    env_name: str, request: pytest.FixtureRequest
+) -> None:
+    # Given one environment's synthesized Inference stack
+    synthesized: Synthesized = request.getfixturevalue(env_name)
+    # When the REST API and the alarms on API Gateway metrics are read
+    (api,) = synthesized.inference.find_resources("AWS::ApiGateway::RestApi").values()
+    api_alarms = synthesized.inference.find_resources(
+        "AWS::CloudWatch::Alarm", {"Properties": {"Namespace": "AWS/ApiGateway"}}
+    )
+    # Then the API is named after the environment
+    assert api["Properties"]["Name"] == f"fraud-pipeline-{env_name}"
+    # And both API alarms (5xx, latency) filter on exactly that name, so another environment's API cannot trip them
+    assert {a["Properties"]["MetricName"] for a in api_alarms.values()} == {"5XXError", "Latency"}
+    for alarm in api_alarms.values():
+        assert alarm["Properties"]["Dimensions"] == [{"Name": "ApiName", "Value": api["Properties"]["Name"]}]
+
+
+def test_environments_sharing_an_account_have_distinct_api_names(dev: Synthesized, prod: Synthesized) -> None:
+    # Given dev and prod synthesized from the same cdk.json
+    # When their REST API names are compared
+    names = {
+        s.config.name: next(iter(s.inference.find_resources("AWS::ApiGateway::RestApi").values()))["Properties"]["Name"]
+        for s in (dev, prod)
+    }
+    # Then they differ, so the ApiName dimension tells their metrics apart
+    assert names["dev"] != names["prod"]
 
 
 def test_api_key_option_adds_a_usage_plan(tmp_path: Any) -> None:

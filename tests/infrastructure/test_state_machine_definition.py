@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
+from stacks.components.task_retries import CODEBUILD_ERRORS, LAMBDA_SERVICE_ERRORS
 from tests.infrastructure.conftest import Synthesized, walk_states
 from training.metrics_contract import METRIC_DEFINITIONS, METRIC_NAMES, format_metric_line
 
 CATCHABLE = {"Task", "Parallel", "Map"}
-ERROR_PATH = {"NotifyFailure", "PipelineFailed"}
+ERROR_PATH = {"NotifyFailure", "NotifyFailureFallback", "PipelineFailed"}
 
 
 def _reaches(states: dict[str, Any], start: str, goal: str) -> list[str]:
@@ -50,12 +51,32 @@ def test_the_notify_lambda_receives_the_whole_state_and_the_execution_arn(defini
     notify = definition["States"]["NotifyFailure"]
     assert notify["Resource"].endswith(":states:::lambda:invoke")
     assert notify["Parameters"]["Payload"] == {"kind": "failure", "execution_arn.$": "$$.Execution.Id", "state.$": "$"}
-    assert "Catch" not in notify, "the error path must not loop into itself"
+
+
+def test_a_failing_notifier_falls_back_to_publishing_the_original_error_itself(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    # Given the notify Lambda fails after its retries
+    (catch,) = states["NotifyFailure"]["Catch"]
+    assert catch["ErrorEquals"] == ["States.ALL"]
+    # Then the original error stays at $.error and the fallback publishes to the topic directly
+    assert catch["ResultPath"] == "$.notify_error"
+    fallback = states[catch["Next"]]
+    assert fallback["Resource"].endswith(":states:::sns:publish")
+    assert "Alerts" in str(fallback["Parameters"]["TopicArn"])
+    assert fallback["Parameters"]["Subject.$"] == "States.Format('[FraudPipeline dev] FAILED at {}', $.failed_state)"
+    message = fallback["Parameters"]["Message.$"]
+    for reference in ("$.failed_state", "$.error.Error", "$$.Execution.Id"):
+        assert reference in message
+    # And no stack trace can reach it: the Cause (which carries one for a Lambda error) is left out
+    assert "$.error.Cause" not in message
+    # And the execution still fails with the original error, and the fallback cannot loop
+    assert fallback["Next"] == "PipelineFailed"
+    assert "Catch" not in fallback
 
 
 def test_failures_detected_by_choices_also_go_through_notify(definition: dict[str, Any]) -> None:
     states = definition["States"]
-    for name in ("EndpointFailed", "EndpointTimedOut", "EndpointRolledBack", "FindEndpointError"):
+    for name in ("EndpointFailed", "EndpointTimedOut", "EndpointRolledBack", "EndpointNeverSettled"):
         assert states[name]["Type"] == "Pass"
         assert states[name]["Next"] == "NotifyFailure"
         assert set(states[name]["Parameters"]) == {"failed_state", "error", "run.$"}
@@ -70,7 +91,10 @@ def test_failures_detected_by_choices_also_go_through_notify(definition: dict[st
         ("Train", ":states:::sagemaker:createTrainingJob.sync"),
         ("CreateModel", ":states:::sagemaker:createModel"),
         ("CreateEndpointConfig", ":states:::sagemaker:createEndpointConfig"),
-        ("FindEndpoint", ":states:::aws-sdk:sagemaker:describeEndpoint"),
+        ("FindEndpoint", ":states:::aws-sdk:sagemaker:listEndpoints"),
+        ("DescribeExistingEndpoint", ":states:::aws-sdk:sagemaker:describeEndpoint"),
+        ("DeleteFailedEndpoint", ":states:::aws-sdk:sagemaker:deleteEndpoint"),
+        ("NotifyFailureFallback", ":states:::sns:publish"),
         ("CreateEndpoint", ":states:::sagemaker:createEndpoint"),
         ("UpdateEndpoint", ":states:::sagemaker:updateEndpoint"),
         ("CheckEndpoint", ":states:::aws-sdk:sagemaker:describeEndpoint"),
@@ -83,18 +107,54 @@ def test_expected_service_integrations_exist(definition: dict[str, Any], state: 
     assert states[state]["Resource"].endswith(resource) or states[state]["Resource"].startswith(resource)
 
 
-def test_training_is_never_retried_on_failure_only_on_throttling(definition: dict[str, Any]) -> None:
-    retried = {e for r in definition["States"]["Train"].get("Retry", []) for e in r["ErrorEquals"]}
-    assert retried, "throttling should still be retried"
-    assert not retried & {"States.ALL", "States.TaskFailed", "SageMaker.AmazonSageMakerException"}
-    assert all(re.search(r"Throttl|Limit", e) for e in retried)
+def test_training_retries_service_errors_but_never_re_runs_a_failed_job(definition: dict[str, Any]) -> None:
+    # Optimized SageMaker tasks report every service error, throttling included, under one name.
+    retried = [e for r in definition["States"]["Train"].get("Retry", []) for e in r["ErrorEquals"]]
+    assert retried == ["SageMaker.AmazonSageMakerException"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("sagemaker:create", ["SageMaker.AmazonSageMakerException"]),
+        ("sagemaker:updateEndpoint", ["SageMaker.AmazonSageMakerException"]),
+        ("aws-sdk:sagemaker:", ["SageMaker.SageMakerException"]),
+        ("lambda:invoke", LAMBDA_SERVICE_ERRORS),
+        ("codebuild:startBuild", CODEBUILD_ERRORS),
+    ],
+)
+def test_each_integration_retries_the_error_names_aws_raises_for_it(
+    definition: dict[str, Any], kind: str, expected: list[str]
+) -> None:
+    tasks = [
+        (n, s)
+        for n, s in walk_states(definition["States"])
+        if s["Type"] == "Task" and f":states:::{kind}" in s["Resource"]
+    ]
+    assert tasks, kind
+    for name, state in tasks:
+        retried = [e for r in state.get("Retry", []) for e in r["ErrorEquals"]]
+        assert retried == expected, name
+
+
+def test_the_lambda_tasks_retry_what_the_error_handling_guide_recommends() -> None:
+    assert {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"} <= set(
+        LAMBDA_SERVICE_ERRORS
+    )
 
 
 def test_no_state_retries_everything(definition: dict[str, Any]) -> None:
     for name, state in walk_states(definition["States"]):
         for retry in state.get("Retry", []):
             assert "States.ALL" not in retry["ErrorEquals"], name
-            assert all(re.search(r"Throttl|Limit|TooManyRequests", e) for e in retry["ErrorEquals"]), name
+            assert "States.TaskFailed" not in retry["ErrorEquals"], name
+
+
+def test_training_results_select_only_fields_every_completed_job_has(definition: dict[str, Any]) -> None:
+    # A path to an absent field (FinalMetricDataList when no metric was emitted) is an uncatchable
+    # States.Runtime error, so the run would end without a notification.
+    selector = definition["States"]["Train"]["ResultSelector"]
+    assert selector == {"job_name.$": "$.TrainingJobName", "model_artifacts.$": "$.ModelArtifacts.S3ModelArtifacts"}
 
 
 def test_training_job_uses_both_channels_the_run_names_and_the_metric_definitions(definition: dict[str, Any]) -> None:
@@ -130,17 +190,49 @@ def test_model_and_endpoint_config_names_come_from_the_run(definition: dict[str,
     assert states["CreateEndpointConfig"]["Parameters"]["EndpointConfigName.$"] == "$.run.names.endpoint_config"
 
 
-def test_describe_endpoint_decides_between_create_and_update(definition: dict[str, Any]) -> None:
+def test_the_endpoint_lookup_cannot_confuse_missing_with_throttled(definition: dict[str, Any]) -> None:
     states = definition["States"]
+    # Given a lookup that answers "not there" with an empty list, not an error
     find = states["FindEndpoint"]
-    assert find["Next"] == "UpdateEndpoint"
-    lookup_catch = find["Catch"][0]
-    assert lookup_catch["Next"] == "EndpointMissing"
-    assert "States.ALL" not in lookup_catch["ErrorEquals"]
-    missing = states["EndpointMissing"]
-    assert missing["Choices"][0]["Next"] == "CreateEndpoint"
-    assert "Could not find endpoint" in missing["Choices"][0]["StringMatches"]
-    assert missing["Default"] == "FindEndpointError"
+    assert find["Parameters"] == {"NameContains.$": "$.run.names.endpoint", "MaxResults": 100}
+    assert find["ResultSelector"] == {"names.$": "$.Endpoints[*].EndpointName"}
+    assert [c["ErrorEquals"] for c in find["Catch"]] == [["States.ALL"]]
+    # Then the exact name decides between creating and looking closer
+    assert states["EndpointExists"]["Parameters"] == {
+        "found.$": "States.ArrayContains($.existing.names, $.run.names.endpoint)"
+    }
+    (missing,) = states["EndpointMissing"]["Choices"]
+    assert missing == {"Variable": "$.existing.found", "BooleanEquals": False, "Next": "CreateEndpoint"}
+    assert states["EndpointMissing"]["Default"] == "DescribeExistingEndpoint"
+
+
+def _choice_targets(choice: dict[str, Any]) -> dict[str, str]:
+    targets = {}
+    for rule in choice["Choices"]:
+        for option in rule.get("Or", [rule]):
+            targets[option["StringEquals"]] = rule["Next"]
+    return targets
+
+
+def test_an_existing_endpoint_is_updated_replaced_or_waited_for_by_its_status(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    assert states["DescribeExistingEndpoint"]["Next"] == "ExistingEndpointStatus"
+    status = states["ExistingEndpointStatus"]
+    # Given SageMaker's rules: only an endpoint that serves can be updated; a Failed one can only be deleted
+    assert _choice_targets(status) == {
+        "InService": "UpdateEndpoint",
+        "UpdateRollbackFailed": "UpdateEndpoint",
+        "Failed": "DeleteFailedEndpoint",
+        "OutOfService": "DeleteFailedEndpoint",
+    }
+    # Then anything in progress (Creating, Updating, SystemUpdating, RollingBack, Deleting) is waited out,
+    # and a deleted endpoint is looked up again until it is gone (then created)
+    assert status["Default"] == "CountLookup"
+    assert states["DeleteFailedEndpoint"]["Next"] == "CountLookup"
+    assert states["CountLookup"]["Next"] == "LookupBudgetLeft"
+    assert states["LookupBudgetLeft"]["Default"] == "WaitBeforeLookingAgain"
+    assert states["WaitBeforeLookingAgain"]["Next"] == "FindEndpoint"
+    assert states["LookupBudgetLeft"]["Choices"][0]["Next"] == "EndpointNeverSettled"
     assert states["CreateEndpoint"]["Next"] == states["UpdateEndpoint"]["Next"] == "StartWaiting"
 
 

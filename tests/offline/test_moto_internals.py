@@ -5,20 +5,29 @@ moto is pinned exactly in requirements-dev.txt; when bumping it, run this file f
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import inspect
 from typing import Any
 
 import moto
 import pytest
 from moto.awslambda.models import LambdaFunction
+from moto.cloudwatch.models import CloudWatchBackend
+from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.config import default_user_config
+from moto.core.responses import BaseResponse
+from moto.iam.access_control import IAMRequest
+from moto.iam.models import Role
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.s3 import notifications as s3_notifications
+from moto.s3.models import FakeBucket
 from moto.sagemaker.models import FakeEndpoint, FakeTrainingJob, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
     state_task_service_callback,
@@ -26,17 +35,14 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (
     StateTaskServiceLambda,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.sts.models import STSBackend
 
-from offline import moto_patches
-
-
-def unpatched(owner: Any, name: str) -> Any:
-    """The attribute as moto ships it, whether or not offline mode's patches are installed."""
-    key = f"{getattr(owner, '__name__', owner)}.{name}"
-    return moto_patches._originals.get(key, getattr(owner, name, None))
+from offline.moto_patches._registry import unpatched
+from offline.moto_patches.stepfunctions_tasks import BOTO_CLIENT_MODULES
 
 
 def parameters(function: Any) -> list[str]:
@@ -137,3 +143,75 @@ def test_s3_sends_eventbridge_notifications_through_one_function():
         "key",
     ]
     assert "_send_event_bridge_message(" in inspect.getsource(s3_notifications.send_event)
+
+
+def test_requests_are_authorized_through_one_mixin_method():
+    assert parameters(unpatched(ActionAuthenticatorMixin, "_authenticate_and_authorize_action")) == [
+        "self",
+        "iam_request_cls",
+        "resource",
+    ]
+    source = inspect.getsource(BaseResponse.call_action)
+    assert "self._authenticate_and_authorize_normal_action(resource)" in source
+
+
+def test_moto_resolves_signing_keys_and_checks_signatures_in_its_iam_request():
+    assert parameters(IAMRequest.__init__) == [
+        "self",
+        "account_id",
+        "method",
+        "path",
+        "data",
+        "body",
+        "headers",
+        "action",
+    ]
+    assert parameters(IAMRequest.check_signature) == ["self"]
+
+
+def test_sts_sessions_are_created_and_listed_by_the_backend():
+    assert parameters(STSBackend.assume_role) == [
+        "self",
+        "region_name",
+        "role_session_name",
+        "role_arn",
+        "policy",
+        "duration",
+        "external_id",
+    ]
+    assert "self.assumed_roles" in inspect.getsource(STSBackend.__init__)
+
+
+def test_roles_keep_inline_and_managed_policies_where_offline_iam_reads_them():
+    source = inspect.getsource(Role.__init__)
+    for attribute in ("self.policies", "self.managed_policies", "self.assume_role_policy_document"):
+        assert attribute in source
+
+
+def test_task_credentials_come_from_one_method():
+    assert parameters(unpatched(StateTask, "_eval_state_credentials")) == ["self", "env"]
+    assert [field.name for field in dataclasses.fields(StateCredentials)] == ["role_arn"]
+
+
+@pytest.mark.parametrize("module", BOTO_CLIENT_MODULES)
+def test_every_module_that_makes_task_clients_imports_boto_client_for(module: str):
+    function = unpatched(importlib.import_module(module), "boto_client_for")
+    assert parameters(function) == ["region", "service", "state_credentials"]
+
+
+def test_lambda_integration_names_client_errors_in_one_static_method():
+    assert parameters(unpatched(StateTaskServiceLambda, "_error_cause_from_client_error")) == ["client_error"]
+
+
+def test_s3_asks_the_bucket_for_its_policy_decision():
+    assert parameters(unpatched(FakeBucket, "get_permission")) == ["self", "action", "resource"]
+
+
+def test_setting_an_alarm_state_goes_through_the_backend():
+    assert parameters(unpatched(CloudWatchBackend, "set_alarm_state")) == [
+        "self",
+        "alarm_name",
+        "reason",
+        "reason_data",
+        "state_value",
+    ]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from offline.deploy.intrinsics import IntrinsicError, Pseudo, Resolver
-from offline.deploy.provision import without_escaped_quotes
+from offline.deploy.resources.orchestration import without_escaped_quotes
 
 
 @dataclass

@@ -76,9 +76,13 @@ class World:
         arn = self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name, input="{}")["executionArn"]
         return dict(self.sfn.describe_execution(executionArn=arn))
 
-    def event(self, execution: dict[str, Any], start_time: datetime, kind: str = "schedule") -> InitiateEvent:
-        """The Lambda payload the state machine would send for ``execution``."""
+    def event(
+        self, execution: dict[str, Any], start_time: datetime, kind: str = "schedule", object_key: str | None = None
+    ) -> InitiateEvent:
+        """The Lambda payload the state machine sends for ``execution`` (``object_key`` as S3 events carry it)."""
         payload = load_event(f"initiate_pipeline_{kind}")
+        if object_key is not None:
+            payload["input"]["object_key"] = object_key
         payload["execution"] = {
             "id": execution["executionArn"],
             "name": execution["name"],
@@ -87,9 +91,9 @@ class World:
         }
         return InitiateEvent.model_validate(payload)
 
-    def own_event(self, name: str, kind: str = "schedule") -> InitiateEvent:
+    def own_event(self, name: str, kind: str = "schedule", object_key: str | None = None) -> InitiateEvent:
         execution = self.start_execution(name)
-        return self.event(execution, execution["startDate"], kind)
+        return self.event(execution, execution["startDate"], kind, object_key)
 
     def published(self) -> list[dict[str, str]]:
         """Every SNS notification so far, as ``{"Subject", "Message"}``."""
@@ -331,6 +335,64 @@ def test_s3_object_outside_a_dataset_folder_fails(world: World) -> None:
     # Then the error names the object and the expected layout
     assert f"s3://{DATA_BUCKET}/incoming/loose.csv" in str(raised.value)
     assert "train/" in str(raised.value)
+
+
+def test_s3_trigger_decodes_the_url_encoded_key_eventbridge_sends(world: World) -> None:
+    # Given a dataset whose new file's name holds a space and parentheses
+    world.put("incoming/2026-11-01_v1.2/train/part-0001.csv")
+    world.put("incoming/2026-11-01_v1.2/validation/part 0001 (copy).csv")
+    # And the S3 event carrying its key URL-encoded, as S3 sends object keys to EventBridge
+    event = world.own_event(
+        "run-1", kind="s3", object_key="incoming/2026-11-01_v1.2/validation/part+0001+%28copy%29.csv"
+    )
+    # When the run is initiated
+    result = _initiate(world, event)
+    # Then the run knows the object by its real key and trains on the dataset holding it
+    assert event.input.object_key == "incoming/2026-11-01_v1.2/validation/part 0001 (copy).csv"
+    assert result.data is not None
+    assert result.data.prefix == "incoming/2026-11-01_v1.2/"
+    [message] = world.published()
+    assert f"s3://{DATA_BUCKET}/incoming/2026-11-01_v1.2/validation/part 0001 (copy).csv" in message["Message"]
+
+
+@pytest.mark.parametrize(
+    ("event_key", "real_key"),
+    [
+        ("incoming/nov+2026/train/part-0001.csv", "incoming/nov 2026/train/part-0001.csv"),
+        ("incoming/a%2Bb/train/part-0001.csv", "incoming/a+b/train/part-0001.csv"),
+        ("incoming/donn%C3%A9es/train/part-0001.csv", "incoming/données/train/part-0001.csv"),
+    ],
+)
+def test_s3_dataset_name_outside_the_allowed_characters_is_rejected(
+    world: World, event_key: str, real_key: str
+) -> None:
+    # Given a complete dataset whose folder name holds a character outside [A-Za-z0-9._-]
+    dataset = real_key.split("/")[1]
+    world.put(f"incoming/{dataset}/train/part-0001.csv")
+    world.put(f"incoming/{dataset}/validation/part-0001.csv")
+    event = world.own_event("run-1", kind="s3", object_key=event_key)
+    # When the run is initiated
+    with pytest.raises(DatasetError) as raised:
+        _initiate(world, event)
+    # Then the error names the object by its real key and says which characters a dataset name may hold
+    message = str(raised.value)
+    assert f"s3://{DATA_BUCKET}/{real_key}" in message
+    assert f"{dataset!r}" in message
+    assert "[A-Za-z0-9._-]" in message
+    # And nothing was announced as started
+    assert world.published() == []
+
+
+def test_scheduled_run_rejects_a_newest_dataset_with_a_bad_name(world: World) -> None:
+    # Given an older valid dataset and a newer one whose folder name holds a space
+    world.put_dataset("2026-11-01")
+    world.put_dataset("nov 2026")
+    # When a scheduled run picks the newest dataset
+    with pytest.raises(DatasetError) as raised:
+        _initiate(world, world.own_event("run-1"))
+    # Then it refuses that dataset by name instead of training on it (or silently on an older one)
+    assert f"s3://{DATA_BUCKET}/incoming/nov 2026/" in str(raised.value)
+    assert "[A-Za-z0-9._-]" in str(raised.value)
 
 
 # --- images ------------------------------------------------------------------------------------------

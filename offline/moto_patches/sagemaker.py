@@ -1,0 +1,161 @@
+"""Patches to moto's SageMaker responses: real training jobs and endpoints, and AWS's checks.
+
+* ``create_training_job``: the job really runs (``offline.services.sagemaker_training``);
+  a duplicate name is ResourceInUse; the caller's MetricDefinitions are kept;
+* ``create_model``, ``create_endpoint_config``, ``create_endpoint``: duplicate names are
+  rejected as AWS rejects them (moto accepts them); a new endpoint really deploys
+  (``offline.services.sagemaker_hosting``);
+* ``create_training_job`` and ``create_model`` also check that SageMaker can assume the role
+  passed to it (its trust policy allows ``sagemaker.amazonaws.com``), as AWS validates it;
+* ``update_endpoint`` (moto has none): blue/green update of an InService endpoint; any other
+  status is refused (SageMaker API Reference, UpdateEndpoint);
+* ``delete_endpoint``: also stops the endpoint's model server.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from moto.core.responses import ActionResult
+from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
+from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, FakeTrainingJob
+from moto.sagemaker.models import arn_formatter as sagemaker_arn
+from moto.sagemaker.responses import SageMakerResponse
+
+from offline.moto_patches._registry import original, patch
+from offline.run.active import Services, current
+from offline.services.iam.sessions import RoleNotAssumableError
+
+SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
+
+
+def install() -> None:
+    for name, replacement in (
+        ("create_training_job", _create_training_job),
+        ("create_model", _create_model),
+        ("create_endpoint_config", _create_endpoint_config),
+        ("create_endpoint", _create_endpoint),
+        ("update_endpoint", _update_endpoint),
+        ("delete_endpoint", _delete_endpoint),
+    ):
+        patch(SageMakerResponse, name, replacement)
+
+
+def _shipped(name: str) -> Callable[[Any], Any] | None:
+    """moto's own response method when offline mode is not running, else None."""
+    return None if current() is not None else original(SageMakerResponse, name)
+
+
+def _require_assumable(active: Services, role_arn: str | None) -> None:
+    if active.iam is None or not role_arn:
+        return
+    try:
+        trusted = active.iam.sessions.trust(role_arn, service=SAGEMAKER_PRINCIPAL).allowed
+    except RoleNotAssumableError:  # the role does not exist
+        trusted = False
+    if not trusted:
+        raise ValidationError(
+            message=f"Could not assume role {role_arn}. Please ensure that the role exists and allows principal "
+            f"'{SAGEMAKER_PRINCIPAL}' to assume the role."
+        )
+
+
+def _create_training_job(self: Any) -> Any:
+    shipped = _shipped("create_training_job")
+    if shipped is not None:
+        return shipped(self)
+    active = current()
+    assert active is not None
+    backend = self.sagemaker_backend
+    name = self._get_param("TrainingJobName")
+    if name in backend.training_jobs:
+        arn = FakeTrainingJob.arn_formatter(name, backend.account_id, backend.region_name)
+        raise ResourceInUseException(
+            message="Training job names must be unique within an AWS account and region, and a training job "
+            f"with this name already exists ({arn})"
+        )
+    _require_assumable(active, self._get_param("RoleArn"))
+    metric_definitions = copy.deepcopy((self._get_param("AlgorithmSpecification") or {}).get("MetricDefinitions", []))
+    result = original(SageMakerResponse, "create_training_job")(self)
+    job = backend.training_jobs[name]
+    # moto replaces the job's MetricDefinitions with a sample; keep the caller's.
+    job.algorithm_specification["MetricDefinitions"] = metric_definitions
+    job.environment = self._get_param("Environment") or {}
+    active.training.start(job)
+    return result
+
+
+def _create_model(self: Any) -> Any:
+    shipped = _shipped("create_model")
+    if shipped is not None:
+        return shipped(self)
+    active = current()
+    assert active is not None
+    backend = self.sagemaker_backend
+    name = self._get_param("ModelName")
+    if name in backend._models:
+        arn = sagemaker_arn("model", name, backend.account_id, backend.region_name)
+        raise ValidationError(message=f'Cannot create already existing model "{arn}".')
+    _require_assumable(active, self._get_param("ExecutionRoleArn"))
+    return original(SageMakerResponse, "create_model")(self)
+
+
+def _create_endpoint_config(self: Any) -> Any:
+    shipped = _shipped("create_endpoint_config")
+    if shipped is not None:
+        return shipped(self)
+    backend = self.sagemaker_backend
+    name = self._get_param("EndpointConfigName")
+    if name in backend.endpoint_configs:
+        arn = FakeEndpointConfig.arn_formatter(name, backend.account_id, backend.region_name)
+        raise ValidationError(message=f'Cannot create already existing endpoint configuration "{arn}".')
+    return original(SageMakerResponse, "create_endpoint_config")(self)
+
+
+def _create_endpoint(self: Any) -> Any:
+    shipped = _shipped("create_endpoint")
+    if shipped is not None:
+        return shipped(self)
+    active = current()
+    assert active is not None
+    backend = self.sagemaker_backend
+    name = self._get_param("EndpointName")
+    if name in backend.endpoints:
+        arn = FakeEndpoint.arn_formatter(name, backend.account_id, backend.region_name)
+        raise ValidationError(message=f'Cannot create already existing endpoint "{arn}".')
+    result = original(SageMakerResponse, "create_endpoint")(self)
+    endpoint = backend.endpoints[name]
+    active.fleet.deploy(endpoint, endpoint.endpoint_config_name, update=False)
+    return result
+
+
+def _update_endpoint(self: Any) -> Any:
+    active = current()
+    if active is None:
+        raise NotImplementedError("UpdateEndpoint is only available in offline mode")
+    backend = self.sagemaker_backend
+    name = self._get_param("EndpointName")
+    config_name = self._get_param("EndpointConfigName")
+    endpoint = backend.endpoints.get(name)
+    arn = FakeEndpoint.arn_formatter(name, backend.account_id, backend.region_name)
+    if endpoint is None:
+        raise ValidationError(message=f'Could not find endpoint "{arn}".')
+    backend.describe_endpoint_config(config_name)
+    if endpoint.endpoint_status == "Failed":
+        raise ValidationError(
+            message=f'Cannot update endpoint "{arn}" in status Failed: only DeleteEndpoint is allowed on it.'
+        )
+    if endpoint.endpoint_status != "InService":
+        raise ValidationError(message=f'Cannot update in-progress endpoint "{arn}".')
+    active.fleet.deploy(endpoint, config_name, update=True)
+    return ActionResult({"EndpointArn": endpoint.arn})
+
+
+def _delete_endpoint(self: Any) -> Any:
+    result = original(SageMakerResponse, "delete_endpoint")(self)
+    active = current()
+    if active is not None:
+        active.fleet.delete(self._get_param("EndpointName"))
+    return result

@@ -1,0 +1,1 @@
+"""IAM, evaluated offline as AWS evaluates it."""

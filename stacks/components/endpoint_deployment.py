@@ -1,0 +1,255 @@
+"""The deploy stage: put the run's endpoint config live, whatever state the endpoint is in.
+
+SageMaker allows only some calls in each endpoint status (SageMaker API Reference,
+DescribeEndpoint ``EndpointStatus``, UpdateEndpoint and DeleteEndpoint): an update needs
+an endpoint that is InService (or UpdateRollbackFailed, which still serves); a Failed or
+OutOfService endpoint can only be deleted; Creating, Updating, SystemUpdating, RollingBack
+and Deleting must be waited out. So the stage looks the endpoint up and branches:
+
+* missing → CreateEndpoint;
+* InService / UpdateRollbackFailed → UpdateEndpoint;
+* Failed / OutOfService → DeleteEndpoint, wait until it is gone, then CreateEndpoint;
+* any status in progress → wait, then look again.
+
+The lookup is ListEndpoints (by name) rather than DescribeEndpoint, because a missing
+endpoint is then an empty answer instead of an error: every error of an aws-sdk SageMaker
+task is ``SageMaker.SageMakerException``, so "not found" and "throttled" could not be told
+apart by a Retry or a Catch. After the create or update, a bounded loop waits for InService
+and checks that the live config is this run's (SageMaker rolls a failed update back).
+Every loop is bounded by the same budget of polls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.components.failure_route import FailureRoute, notify_step
+from stacks.components.task_retries import retry_transient
+
+#: Builds an optimized SageMaker Task state: (construct id, action, state JSON) → state.
+SageMakerTask = Callable[[str, str, dict[str, Any]], sfn.CustomState]
+
+RUN = "$.run"
+ENDPOINT = f"{RUN}.names.endpoint"
+UPDATABLE = ("InService", "UpdateRollbackFailed")
+REPLACEABLE = ("Failed", "OutOfService")
+
+
+class EndpointDeployment(Construct):
+    """The chain from "find the endpoint" to "notify success"; ``start`` is its first state."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        failure: FailureRoute,
+        notify: lambda_.IFunction,
+        endpoint_arn: str,
+        sagemaker_task: SageMakerTask,
+        poll_seconds: int,
+        max_polls: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._failure = failure
+        self._endpoint_arn = endpoint_arn
+        self._poll = Duration.seconds(poll_seconds)
+        self._max_polls = max_polls
+        endpoint_parameters = {"EndpointName.$": ENDPOINT, "EndpointConfigName.$": f"{RUN}.names.endpoint_config"}
+        self.create = sagemaker_task(
+            "CreateEndpoint", "createEndpoint", {"Parameters": endpoint_parameters, "ResultPath": sfn.JsonPath.DISCARD}
+        )
+        self.update = sagemaker_task(
+            "UpdateEndpoint", "updateEndpoint", {"Parameters": endpoint_parameters, "ResultPath": sfn.JsonPath.DISCARD}
+        )
+        wait_for_live = self._wait_until_live(notify)
+        self.create.next(wait_for_live)
+        self.update.next(wait_for_live)
+        self.start = self._look_up_and_branch()
+
+    # --- before: find the endpoint and decide -----------------------------------------------
+
+    def _look_up_and_branch(self) -> sfn.IChainable:
+        start = sfn.Pass(self, "StartDeploy", result=sfn.Result.from_object({"count": 0}), result_path="$.lookups")
+        find = self._sdk(
+            "FindEndpoint",
+            "listEndpoints",
+            {"NameContains": sfn.JsonPath.string_at(ENDPOINT), "MaxResults": 100},
+            {"names": sfn.JsonPath.list_at("$.Endpoints[*].EndpointName")},
+            "$.existing",
+            iam_resources=["*"],  # ListEndpoints authorizes on "*" only (Service Authorization Reference)
+        )
+        exists = sfn.Pass(
+            self,
+            "EndpointExists",
+            parameters={
+                "found": sfn.JsonPath.array_contains(
+                    sfn.JsonPath.list_at("$.existing.names"), sfn.JsonPath.string_at(ENDPOINT)
+                )
+            },
+            result_path="$.existing",
+        )
+        describe = self._sdk(
+            "DescribeExistingEndpoint",
+            "describeEndpoint",
+            {"EndpointName": sfn.JsonPath.string_at(ENDPOINT)},
+            {"status": sfn.JsonPath.string_at("$.EndpointStatus")},
+            "$.existing",
+        )
+        delete = self._sdk(
+            "DeleteFailedEndpoint", "deleteEndpoint", {"EndpointName": sfn.JsonPath.string_at(ENDPOINT)}, None, None
+        )
+        look_again = self._counted(
+            "CountLookup",
+            "$.lookups",
+            budget="LookupBudgetLeft",
+            timed_out=("EndpointNeverSettled", "FindEndpoint"),
+            then=self._pause("WaitBeforeLookingAgain", find),
+        )
+        status = (
+            sfn.Choice(self, "ExistingEndpointStatus")
+            .when(_status_in("$.existing.status", UPDATABLE), self.update)
+            .when(_status_in("$.existing.status", REPLACEABLE), delete)
+            .otherwise(look_again)
+        )
+        delete.next(look_again)
+        start.next(find)
+        find.next(exists)
+        exists.next(
+            sfn.Choice(self, "EndpointMissing")
+            .when(sfn.Condition.boolean_equals("$.existing.found", False), self.create)
+            .otherwise(describe)
+        )
+        describe.next(status)
+        return start
+
+    # --- after: wait for InService and check the live config --------------------------------
+
+    def _wait_until_live(self, notify: lambda_.IFunction) -> sfn.IChainable:
+        start_waiting = sfn.Pass(
+            self, "StartWaiting", result=sfn.Result.from_object({"count": 0}), result_path="$.polls"
+        )
+        wait = sfn.Wait(self, "WaitForEndpoint", time=sfn.WaitTime.duration(self._poll))
+        check = self._sdk(
+            "CheckEndpoint", "describeEndpoint", {"EndpointName": sfn.JsonPath.string_at(ENDPOINT)}, None, "$.endpoint"
+        )
+        notify_success = notify_step(self, "NotifySuccess", notify=notify, kind="success")
+        retry_transient(notify_success, "lambda")
+        notify_success.next(sfn.Succeed(self, "Deployed"))
+        verify = (
+            sfn.Choice(self, "VerifyLiveConfig")
+            .when(
+                sfn.Condition.string_equals_json_path("$.endpoint.EndpointConfigName", f"{RUN}.names.endpoint_config"),
+                notify_success,
+            )
+            .otherwise(
+                self._failure.fail_with(
+                    "EndpointRolledBack",
+                    failed_state="VerifyLiveConfig",
+                    error="EndpointConfigMismatch",
+                    cause=sfn.JsonPath.format(
+                        "The endpoint is InService but serves config {} instead of the one this run deployed ({}); "
+                        "SageMaker rolled the update back",
+                        sfn.JsonPath.string_at("$.endpoint.EndpointConfigName"),
+                        sfn.JsonPath.string_at(f"{RUN}.names.endpoint_config"),
+                    ),
+                )
+            )
+        )
+        poll_again = self._counted(
+            "CountPoll",
+            "$.polls",
+            budget="PollBudgetLeft",
+            timed_out=("EndpointTimedOut", "WaitForEndpoint"),
+            then=wait,
+        )
+        status = (
+            sfn.Choice(self, "EndpointStatus")
+            .when(sfn.Condition.string_equals("$.endpoint.EndpointStatus", "InService"), verify)
+            .when(
+                sfn.Condition.string_equals("$.endpoint.EndpointStatus", "Failed"),
+                self._failure.fail_with(
+                    "EndpointFailed",
+                    failed_state="CheckEndpoint",
+                    error="EndpointFailed",
+                    cause=sfn.JsonPath.string_at("$.endpoint.FailureReason"),
+                ),
+            )
+            .otherwise(poll_again)
+        )
+        start_waiting.next(wait)
+        wait.next(check)
+        check.next(status)
+        return start_waiting
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _sdk(
+        self,
+        construct_id: str,
+        action: str,
+        parameters: dict[str, object],
+        selector: dict[str, object] | None,
+        result_path: str | None,
+        *,
+        iam_resources: list[str] | None = None,
+    ) -> tasks.CallAwsService:
+        step = tasks.CallAwsService(
+            self,
+            construct_id,
+            service="sagemaker",
+            action=action,
+            parameters=parameters,
+            iam_resources=iam_resources or [self._endpoint_arn],
+            result_selector=selector,
+            result_path=result_path if result_path is not None else sfn.JsonPath.DISCARD,
+        )
+        retry_transient(step, "sagemaker-sdk")
+        return step
+
+    def _pause(self, construct_id: str, then: sfn.IChainable) -> sfn.Wait:
+        pause = sfn.Wait(self, construct_id, time=sfn.WaitTime.duration(self._poll))
+        pause.next(then)
+        return pause
+
+    def _counted(
+        self,
+        construct_id: str,
+        counter: str,
+        *,
+        budget: str,
+        timed_out: tuple[str, str],
+        then: sfn.IChainable,
+    ) -> sfn.IChainable:
+        """Count one poll against the budget, then go on to ``then``, or fail once the budget is spent."""
+        count = sfn.Pass(
+            self,
+            construct_id,
+            parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at(f"{counter}.count"), 1)},
+            result_path=counter,
+        )
+        failure_id, failed_state = timed_out
+        out_of_polls = self._failure.fail_with(
+            failure_id,
+            failed_state=failed_state,
+            error="EndpointTimeout",
+            cause=f"The endpoint did not reach the expected status within {self._max_polls} checks "
+            f"{int(self._poll.to_seconds())} s apart",
+        )
+        count.next(
+            sfn.Choice(self, budget)
+            .when(sfn.Condition.number_greater_than_equals(f"{counter}.count", self._max_polls), out_of_polls)
+            .otherwise(then)
+        )
+        return count
+
+
+def _status_in(path: str, statuses: tuple[str, ...]) -> sfn.Condition:
+    return sfn.Condition.or_(*(sfn.Condition.string_equals(path, status) for status in statuses))

@@ -1,0 +1,54 @@
+"""``python -m offline run`` as a user runs it: an existing cloud assembly, a fault, the recovery, the exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from offline.deploy.assembly import Assembly
+from offline.run import cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_an_existing_assembly_runs_as_it_is_and_a_broken_endpoint_recovers_on_the_next_run(
+    assembly: Assembly, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a cloud assembly already on disk (what `make synth` writes), which must not be synthesized again
+    def no_synth(*args: object, **kwargs: object) -> Assembly:
+        raise AssertionError("--assembly must not synthesize")
+
+    monkeypatch.setattr(cli, "synthesize", no_synth)
+    # When two runs go, the first with an endpoint that fails to come up
+    code = cli.main(
+        [
+            "run",
+            "--assembly",
+            str(assembly.directory),
+            "--rows",
+            "1500",
+            "--runs",
+            "2",
+            "--fail-at",
+            "CreateEndpoint",
+            "--workdir",
+            str(tmp_path),
+        ]
+    )
+    out = capsys.readouterr().out
+    # Then run 1 fails as injected, run 2 deletes the Failed endpoint, recreates it and serves
+    assert f"running the cloud assembly {assembly.directory}" in out
+    assert "run 1 failed as injected (--fail-at CreateEndpoint)" in out
+    assert "run finished in" in out
+    assert out.count(": SUCCEEDED\n") >= 1
+    assert "→ DeleteFailedEndpoint" in out
+    assert "→ 200 " in out
+    assert code == 0
+
+
+def test_a_directory_that_is_not_an_assembly_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["run", "--assembly", str(tmp_path)]) == 2
+    assert "is not a cloud assembly (it has no manifest.json)" in capsys.readouterr().out
