@@ -5,27 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from types import SimpleNamespace
-from typing import Any, cast
 
 from offline.moto_patches.stepfunctions_engine import _wait_interval
-from offline.run.active import Services, activate
-from offline.run.faults import FaultPlan
+from offline.run.active import activate
+from tests.offline.services_stub import bare_services
 
 
 def test_a_fractional_cap_waits_once_for_the_cap() -> None:
     # Given offline mode capping waits at 0.2 s (moto rounds elapsed time down to whole seconds)
-    unused = cast(Any, None)
-    activate(
-        Services(
-            lambdas=unused,
-            codebuild=unused,
-            training=unused,
-            fleet=unused,
-            faults=FaultPlan(),
-            on_object_created=lambda created: None,
-            max_wait_seconds=0.2,
-        )
-    )
+    activate(bare_services(max_wait_seconds=0.2))
     env = SimpleNamespace(program_state_event=threading.Event(), is_running=lambda: True)
     try:
         # When a Wait state asks for 30 s

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from offline import moto_patches
-from offline.run.active import Services, activate
-from offline.run.faults import FaultPlan
+from offline.run.active import activate
 from offline.run.local_aws import ACCESS_KEY, LocalAws, running_moto
 from offline.services.iam.enforcement import Iam
 from offline.services.iam.sessions import Credentials
+from tests.offline.services_stub import bare_services
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -60,18 +60,7 @@ def local_iam() -> Iterator[LocalIam]:
         moto_patches.install()
         iam = Iam(account=ACCOUNT, region=REGION, endpoint_url=aws.endpoint_url, operator_key=ACCESS_KEY)
         # Only IAM is exercised: the other services of offline mode are not needed here.
-        unused = cast(Any, None)
-        activate(
-            Services(
-                lambdas=unused,
-                codebuild=unused,
-                training=unused,
-                fleet=unused,
-                faults=FaultPlan(),
-                on_object_created=lambda created: None,
-                iam=iam,
-            )
-        )
+        activate(bare_services(iam=iam))
         try:
             yield LocalIam(aws, iam)
         finally:
