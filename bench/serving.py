@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from bench.docs import sections
+
 REPO: Final = Path(__file__).resolve().parents[1]
 DOC: Final = REPO / "docs" / "benchmarks.md"
 ONE_ROW: Final = "125.5,14,3.2,0,2,400,1,0.02"
@@ -312,6 +314,9 @@ def _write_doc(
     args: argparse.Namespace,
 ) -> None:
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    # Other scripts' sections (e.g. bench.batch_limits) stay as they are.
+    kept = sections(DOC.read_text(encoding="utf-8")) if DOC.exists() else {}
+    others = "".join(f"\n{block}" for block in kept.values())
     DOC.write_text(
         f"""# Benchmarks
 
@@ -359,7 +364,7 @@ hyperparameters at their defaults: {evaluation["hyperparameters"]["max_iter"]} i
 artifacts) {train_wall:.1f} s, with scikit-learn's OpenMP threads on all {os.cpu_count()} cores. On a shared
 machine cap them (`SM_NUM_CPUS=1`, which offline mode sets, or `OMP_NUM_THREADS=1`): OpenMP threads
 spinning against other processes' load made a 14,000-row fit 25x slower here (10.6 s against 0.4 s).
-""",
+{others}""",
         encoding="utf-8",
     )
 

@@ -8,16 +8,18 @@ so routing, validation layers and response models would be most of the cost
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import numpy as np
 
 from inference.model import LoadedModel
-from training.feature_schema import MAX_PAYLOAD_BYTES, PayloadError, parse_payload
+from training.feature_schema import MAX_PAYLOAD_BYTES, PayloadError, parse_payload, payload_too_large
 
 WSGIEnviron = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -38,10 +40,42 @@ _REASONS: Final[dict[int, str]] = {
 }
 _ROUTES: Final[dict[str, tuple[str, ...]]] = {"/ping": ("GET", "HEAD"), "/invocations": ("POST",)}
 
+#: Before a 413, what is sent of an oversized body (up to this size, for at most this long) is read
+#: and thrown away. Most clients send the whole body before they read an answer; a server that
+#: answers and stops reading gives them a broken pipe instead of the 413, and gunicorn closes a
+#: connection whose body was not read (it drains 64 KB itself). Drained, the connection stays
+#: usable. A client that sends nothing for ``DRAIN_IDLE_SECONDS`` is waiting for the answer
+#: (or stalled): it gets the 413 then.
+DRAIN_LIMIT_BYTES: Final = 64 * 1024 * 1024
+DRAIN_SECONDS: Final = 20.0
+DRAIN_IDLE_SECONDS: Final = 1.0
+_READ_CHUNK: Final = 64 * 1024
+
+
+def _drain(stream: Any, remaining: int, sock: Any = None) -> None:
+    """Read and discard up to ``remaining`` bytes of the body in small reads, within the limits above."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    prior = sock.gettimeout() if sock is not None else None
+    try:
+        while remaining > 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if sock is not None:
+                sock.settimeout(min(left, DRAIN_IDLE_SECONDS))
+            chunk = stream.read(min(_READ_CHUNK, remaining))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+    except Exception:  # the client went quiet or away: nothing more to drain
+        return
+    finally:
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.settimeout(prior)
+
 
 def _answer(start_response: StartResponse, status: int, body: bytes, *, allow: str | None = None) -> list[bytes]:
-    # An unread request body is no hazard for keep-alive: gunicorn discards the rest of it (at most
-    # what the client still sends) before it parses the next request on the connection.
     headers = [("Content-Type", _JSON), ("Content-Length", str(len(body)))]
     if allow:
         headers.append(("Allow", allow))
@@ -89,14 +123,12 @@ def make_app(model: LoadedModel) -> WSGIApp:
             length = int(length_header) if length_header else -1
         except ValueError:
             return _error(start_response, 400, f"invalid Content-Length {length_header[:40]!r}")
-        if length > MAX_PAYLOAD_BYTES:
-            # Refuse before reading: the limit is known from the header alone.
-            return _error(
-                start_response,
-                413,
-                f"the body is {length} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes (6 MB)",
-            )
         stream = environ["wsgi.input"]
+        if length > MAX_PAYLOAD_BYTES:
+            # Known too large from the header alone: nothing is kept, the body is only drained.
+            _drain(stream, length if length <= DRAIN_LIMIT_BYTES else 0, environ.get("gunicorn.socket"))
+            too_large = payload_too_large(f"{length} bytes (Content-Length)")
+            return _error(start_response, too_large.status, too_large.message)
         try:
             if length >= 0:
                 body = stream.read(length) if length else b""
@@ -106,6 +138,10 @@ def make_app(model: LoadedModel) -> WSGIApp:
             return _error(start_response, 400, f"could not read the request body: {type(err).__name__}")
         if length >= 0 and len(body) < length:
             return _error(start_response, 400, f"the body ended after {len(body)} of {length} bytes (Content-Length)")
+        if len(body) > MAX_PAYLOAD_BYTES:  # chunked, and past the limit
+            _drain(stream, DRAIN_LIMIT_BYTES - len(body), environ.get("gunicorn.socket"))
+            too_large = payload_too_large(f"over {MAX_PAYLOAD_BYTES} bytes")
+            return _error(start_response, too_large.status, too_large.message)
         try:
             rows = parse_payload(body, environ.get("CONTENT_TYPE"))
         except PayloadError as err:

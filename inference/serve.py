@@ -7,7 +7,8 @@
 * listens on ``0.0.0.0``:``SAGEMAKER_BIND_TO_PORT`` (else 8080; ``SERVE_HOST``
   narrows the address, e.g. to 127.0.0.1 for offline mode and tests) with
   ``SAGEMAKER_MODEL_SERVER_WORKERS`` worker processes (else one per CPU);
-* ``GET /ping`` and ``POST /invocations`` (see ``inference.app``);
+* ``GET /ping`` and ``POST /invocations`` (see ``inference.app``); every answer,
+  including gunicorn's own for a request it cannot parse, is JSON (``inference.workers``);
 * ``SIGTERM`` stops it gracefully: in-flight requests finish, then it exits 0.
 
 Why gunicorn with a bare WSGI app (measured in ``docs/benchmarks.md``): the
@@ -32,6 +33,7 @@ from typing import Any
 
 from inference.app import WSGIApp, configure_logging, make_app
 from inference.model import LoadedModel, ModelLoadError, load_model
+from inference.workers import WORKER_CLASSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,8 @@ def _gunicorn_options(settings: ServerSettings, model: LoadedModel) -> dict[str,
     return {
         "bind": f"{settings.host}:{settings.port}",
         "workers": settings.workers,
-        "worker_class": settings.worker_class,
+        # Gunicorn's own worker, but answering the requests it cannot parse in JSON (inference.workers).
+        "worker_class": WORKER_CLASSES[settings.worker_class],
         "threads": settings.threads,
         "timeout": settings.timeout,
         "graceful_timeout": 20,

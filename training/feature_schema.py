@@ -3,8 +3,8 @@
 Training, the serving container and the inference proxy Lambda all import this
 module; none of them restates a feature name, order or range. It is pure
 standard library on purpose: the Lambda asset vendors this single file (see
-``stacks/components/lambda_code.py``) and must not drag numpy or scikit-learn
-along.
+``LAMBDA_SHARED_PATHS`` in ``stacks/components/source_bundle.py``) and must not
+drag numpy or scikit-learn along.
 
 The payload parsers here are shared by ``inference.serve`` (``/invocations``)
 and the ``inference_proxy`` Lambda (``POST /predict``), so a request that one
@@ -13,6 +13,8 @@ rejects the other rejects with the same message.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -20,8 +22,44 @@ from typing import Any, Final
 
 LABEL: Final = "is_fraud"
 
-#: SageMaker real-time endpoints reject request bodies over 6 MB.
+#: SageMaker InvokeEndpoint takes a request Body and returns a response Body of at most 6 MB
+#: each (6,291,456 bytes: SageMaker API Reference, "InvokeEndpoint", Body "Maximum length of
+#: 6291456"; https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html).
 MAX_PAYLOAD_BYTES: Final = 6 * 1024 * 1024
+
+#: Rows one request may hold. The answer's size, not the request's, binds: a prediction renders as
+#: at most 50 bytes (54 once the proxy's response escapes it as a JSON string), so 100,000 rows
+#: answer in under 5.4 MB, inside SageMaker's 6 MB response Body and Lambda's 6 MB synchronous
+#: response payload (AWS Lambda Developer Guide, "Lambda quotas",
+#: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html). The largest batch
+#: scores in seconds, far inside API Gateway's 29 s integration timeout: measured by
+#: ``python -m bench.batch_limits``, written in docs/benchmarks.md.
+MAX_ROWS_PER_REQUEST: Final = 100_000
+
+#: Where a caller goes with more rows than one request may hold.
+BATCH_SCORING_HINT: Final = (
+    "split the rows into several requests, or score large sets with a SageMaker batch transform job"
+)
+
+#: API Gateway refuses a REST API request body over 10 MB itself (API Gateway Developer Guide,
+#: "Amazon API Gateway quotas", https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html),
+#: and cannot pass its Lambda function an event over Lambda's 6 MB invocation payload (the body as
+#: a JSON string, with headers and context: "Lambda quotas"). The stack sets API Gateway's
+#: REQUEST_TOO_LARGE gateway response to this message (``stacks.components.inference_api``) and
+#: offline mode's local API answers it in both cases.
+API_GATEWAY_MAX_PAYLOAD_BYTES: Final = 10 * 1024 * 1024
+REQUEST_TOO_LARGE_MESSAGE: Final = (
+    f"the request body is too large for the prediction API: a request holds at most {MAX_ROWS_PER_REQUEST:,} "
+    f"rows and {MAX_PAYLOAD_BYTES} bytes (6 MB; the API cannot pass a larger body to its Lambda function, "
+    f"and refuses one over 10 MB outright): {BATCH_SCORING_HINT}"
+)
+
+#: The byte order mark Excel and Notepad put before UTF-8 text.
+UTF8_BOM: Final = b"\xef\xbb\xbf"
+
+#: No feature value needs more characters than this; longer ones are refused before conversion
+#: (a JSON integer of thousands of digits would otherwise overflow or exceed Python's int limit).
+MAX_NUMBER_CHARS: Final = 64
 
 #: The model artifact layout, a contract between ``training.train`` (writes it into
 #: ``SM_MODEL_DIR``) and ``inference.serve`` (reads it from ``/opt/ml/model``). Both
@@ -84,6 +122,19 @@ class PayloadError(ValueError):
         self.message = message
 
 
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """A validated request: its rows, its media type, and the bytes to forward to the model.
+
+    ``body`` is the caller's own bytes, without a leading BOM: a proxy forwards it as it is
+    instead of re-serializing the rows (which could change its size or its numbers).
+    """
+
+    rows: list[list[float]]
+    media_type: str
+    body: bytes
+
+
 def _fmt(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
@@ -93,12 +144,56 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
+def _charset(content_type: str | None) -> str | None:
+    for parameter in (content_type or "").split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None
+
+
+_UTF8_CHARSETS: Final = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+_NOT_UTF8: Final = "the body is not valid UTF-8"
+_SEND_TEXT: Final = "send CSV or JSON text encoded as UTF-8"
+_SHAPE: Final = (
+    f'{{"instances": [[{N_FEATURES} numbers], ...]}} or {{"instances": [{{"feature name": number, ...}}, ...]}}'
+)
+
+
+def payload_too_large(size: str) -> PayloadError:
+    """The 413 for a body of ``size`` (e.g. ``"7340032 bytes"``) over :data:`MAX_PAYLOAD_BYTES`."""
+    return PayloadError(
+        413,
+        f"the body is {size}; the limit is {MAX_PAYLOAD_BYTES} bytes (6 MB, SageMaker's InvokeEndpoint "
+        f"payload limit): {BATCH_SCORING_HINT}",
+    )
+
+
+def _too_many_rows() -> PayloadError:
+    return PayloadError(
+        413,
+        f"the body holds more than {MAX_ROWS_PER_REQUEST:,} rows; a request holds at most "
+        f"{MAX_ROWS_PER_REQUEST:,} rows, so that its answer fits the 6 MB response limit and arrives well "
+        f"within API Gateway's 29-second timeout: {BATCH_SCORING_HINT}",
+    )
+
+
 def _to_number(raw: Any, column: str, row: int) -> float:
     if isinstance(raw, bool) or raw is None:
         raise PayloadError(400, f"row {row}: feature '{column}' must be a number, got {json.dumps(raw)}")
-    if isinstance(raw, (int, float)):
-        return float(raw)
+    if isinstance(raw, list | dict):
+        kind = "array" if isinstance(raw, list) else "object"
+        raise PayloadError(400, f"row {row}: feature '{column}' must be a number, got a JSON {kind}")
+    if isinstance(raw, int | float):
+        try:
+            return float(raw)
+        except OverflowError:
+            raise PayloadError(400, f"row {row}: feature '{column}' is too large to be a number") from None
     text = str(raw).strip()
+    if len(text) > MAX_NUMBER_CHARS:
+        raise PayloadError(
+            400, f"row {row}: feature '{column}' is {len(text)} characters long; a value is a number such as 125.5"
+        )
     try:
         return float(text)
     except ValueError:
@@ -135,31 +230,85 @@ def row_from_mapping(instance: dict[str, Any], row: int = 1) -> list[float]:
     return validate_row([instance[name] for name in FEATURE_NAMES], row)
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_header(fields: list[str]) -> bool:
+    """A first row naming columns (ours, the label, or any words at all) rather than holding numbers."""
+    names = {field.strip().lower() for field in fields}
+    if names & {*FEATURE_NAMES, LABEL}:
+        return True
+    return not any(_is_number(field) for field in fields)
+
+
 def parse_csv(text: str) -> list[list[float]]:
-    """Parse header-less CSV rows in schema order."""
+    """Parse header-less CSV rows in schema order.
+
+    Fields may be quoted (``"125.5"``, as spreadsheets export them) and lines may end in CRLF;
+    rows whose fields are all empty are skipped. Row numbers in messages are line numbers.
+    """
     rows: list[list[float]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        rows.append(validate_row(line.split(","), number))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        for fields in reader:
+            if not any(field.strip() for field in fields):
+                continue
+            if len(rows) == MAX_ROWS_PER_REQUEST:
+                raise _too_many_rows()
+            if not rows and _is_header(fields):
+                shown = ", ".join(field.strip()[:20] for field in fields[: N_FEATURES + 1])
+                raise PayloadError(
+                    400,
+                    f"row {reader.line_num} is a header line ({shown[:200]}); send the rows without a header: "
+                    f"each row holds the {N_FEATURES} feature values in this order: {', '.join(FEATURE_NAMES)}",
+                )
+            rows.append(validate_row(fields, reader.line_num))
+    except csv.Error as err:
+        raise PayloadError(400, f"line {reader.line_num}: the CSV is malformed: {err}") from None
     if not rows:
         raise PayloadError(400, "the CSV body holds no rows")
     return rows
 
 
+def _json_integer(text: str) -> float:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_NUMBER_CHARS:
+        raise PayloadError(
+            400, f"the JSON body holds an integer {digits} digits long; a feature value is a number such as 125.5"
+        )
+    return float(text)
+
+
+def _json_float(text: str) -> float:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise PayloadError(
+            400, f"the JSON body holds a number {len(text)} characters long; a feature value is a number such as 125.5"
+        )
+    return float(text)
+
+
 def parse_json(text: str) -> list[list[float]]:
     """Parse ``{"instances": [[...], ...]}`` or ``{"instances": [{name: value}, ...]}``."""
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_int=_json_integer, parse_float=_json_float)
     except json.JSONDecodeError as err:
         raise PayloadError(
             400, f"the body is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
         ) from None
+    except RecursionError:
+        raise PayloadError(400, f"the JSON body is nested too deeply; a request is {_SHAPE}") from None
     if not isinstance(document, dict) or "instances" not in document:
         raise PayloadError(400, 'the JSON body must be an object with an "instances" list')
     instances = document["instances"]
     if not isinstance(instances, list) or not instances:
         raise PayloadError(400, '"instances" must be a non-empty list')
+    if len(instances) > MAX_ROWS_PER_REQUEST:
+        raise _too_many_rows()
     rows: list[list[float]] = []
     for number, instance in enumerate(instances, start=1):
         if isinstance(instance, dict):
@@ -173,28 +322,42 @@ def parse_json(text: str) -> list[list[float]]:
     return rows
 
 
-def parse_payload(body: bytes, content_type: str | None) -> list[list[float]]:
-    """Turn a request body into validated feature rows, or raise :class:`PayloadError`.
+def read_payload(body: bytes, content_type: str | None) -> Payload:
+    """Validate a request body; return its rows and the bytes to forward, or raise :class:`PayloadError`.
 
     The status codes mirror what a caller of a SageMaker endpoint should see:
-    413 for a body over 6 MB, 415 for a content type other than CSV or JSON,
-    400 for everything else that is wrong with the body.
+    413 for a body over 6 MB or over :data:`MAX_ROWS_PER_REQUEST` rows, 415 for a
+    content type other than CSV or JSON (or a charset other than UTF-8), 400 for
+    everything else that is wrong with the body. A leading UTF-8 BOM is accepted and dropped.
     """
     if len(body) > MAX_PAYLOAD_BYTES:
-        raise PayloadError(413, f"the body is {len(body)} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes (6 MB)")
+        raise payload_too_large(f"{len(body)} bytes")
     kind = media_type(content_type)
     if kind not in SUPPORTED_CONTENT_TYPES:
         shown = kind or "none"
         raise PayloadError(415, f"unsupported content type {shown!r}; use text/csv or application/json")
+    charset = _charset(content_type)
+    if charset is not None and charset not in _UTF8_CHARSETS:
+        raise PayloadError(415, f"unsupported charset {charset[:40]!r}; {_SEND_TEXT}")
+    if body.startswith(UTF8_BOM):
+        body = body[len(UTF8_BOM) :]
     if not body.strip():
         raise PayloadError(400, "the body is empty; send at least one row of features")
     try:
         text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PayloadError(400, "the body is not valid UTF-8") from None
-    return parse_csv(text) if kind == CSV_CONTENT_TYPE else parse_json(text)
+    except UnicodeDecodeError as err:
+        raise PayloadError(400, f"{_NOT_UTF8} (byte {err.start} is not); {_SEND_TEXT}") from None
+    if "\ufffd" in text:
+        raise PayloadError(
+            400,
+            f"{_NOT_UTF8}: it holds U+FFFD, the character that stands in for bytes that are not UTF-8; {_SEND_TEXT}",
+        )
+    if "\x00" in text:
+        raise PayloadError(400, f"the body holds NUL bytes: it is binary, not text; {_SEND_TEXT}")
+    rows = parse_csv(text) if kind == CSV_CONTENT_TYPE else parse_json(text)
+    return Payload(rows=rows, media_type=kind, body=body)
 
 
-def rows_to_csv(rows: list[list[float]]) -> str:
-    """Serialize validated rows as header-less CSV, the form the endpoint is sent."""
-    return "\n".join(",".join(repr(v) for v in row) for row in rows) + "\n"
+def parse_payload(body: bytes, content_type: str | None) -> list[list[float]]:
+    """The validated rows of a request body (see :func:`read_payload`)."""
+    return read_payload(body, content_type).rows

@@ -72,13 +72,16 @@ def handle_not_found(_err: NotFoundError) -> Response:
     """404 for an unknown path, 405 for ``/predict`` with another method."""
     event = app.current_event
     metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
+    # The path the caller sent, stage included (``/v1/predict``), when API Gateway says what it was.
+    stage = event.request_context.stage if event.get("requestContext") else None
+    predict = f"/{stage}{PREDICT_PATH}" if stage else PREDICT_PATH
     if event.path.rstrip("/") == PREDICT_PATH:
         return error_response(
             HTTPStatus.METHOD_NOT_ALLOWED.value,
-            f"method {event.http_method} is not allowed on {PREDICT_PATH}; use POST",
+            f"method {event.http_method} is not allowed on {predict}; use POST",
             headers={"Allow": "POST"},
         )
-    return error_response(HTTPStatus.NOT_FOUND.value, f"no route for {event.path}; use POST {PREDICT_PATH}")
+    return error_response(HTTPStatus.NOT_FOUND.value, f"no route for {event.path}; use POST {predict}")
 
 
 @app.exception_handler(Exception)

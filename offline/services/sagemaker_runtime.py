@@ -5,6 +5,10 @@ forwarded to the endpoint's live model server. ``AWS_ENDPOINT_URL_SAGEMAKER_RUNT
 the inference Lambda's client at it. A container 4xx/5xx becomes SageMaker's ``ModelError``
 (HTTP 424 with ``OriginalStatusCode``/``OriginalMessage``), an unknown or not-yet-InService
 endpoint a ``ValidationError``, as AWS answers (SageMaker API Reference, InvokeEndpoint, Errors).
+A body over InvokeEndpoint's 6 MB (``Body``, "Maximum length of 6291456") never reaches the
+container: a 413, worded as SageMaker has worded it ("HTTP content length exceeded N bytes").
+Another method or path is an ``UnknownOperationException``; a body that cannot be read, a 400
+JSON: every answer is JSON, as AWS's are.
 The caller needs ``sagemaker:InvokeEndpoint`` on the endpoint: ``authorize`` evaluates the
 signed request (``offline.services.iam``) and a refusal is ``AccessDeniedException`` (403).
 """
@@ -18,7 +22,10 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
-from offline.services.http_server import QuietHandler, Server
+from offline.services.http_server import BodyError, QuietHandler, Server
+
+#: InvokeEndpoint's request Body quota (SageMaker API Reference, InvokeEndpoint).
+MAX_BODY_BYTES = 6 * 1024 * 1024
 
 
 def runtime_proxy(
@@ -35,9 +42,20 @@ def runtime_proxy(
     """
 
     class Handler(QuietHandler):
+        def unsupported_method(self) -> None:
+            self._error(404, "UnknownOperationException", f"no operation {self.command} {self.path[:200]}")
+
         def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
             parts = urlsplit(self.path).path.strip("/").split("/")
-            body = self._body()
+            try:
+                body = self._body(limit=MAX_BODY_BYTES)
+            except BodyError as error:
+                if error.status == 413:
+                    message = f"HTTP content length exceeded {MAX_BODY_BYTES} bytes."
+                    self._answer(413, json.dumps({"message": message}).encode(), {"Content-Type": "application/json"})
+                else:
+                    self._error(400, "ValidationError", error.message)
+                return
             if len(parts) != 3 or parts[0] != "endpoints" or parts[2] != "invocations":
                 self._error(404, "UnknownOperationException", f"no operation at {self.path}")
                 return

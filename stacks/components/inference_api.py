@@ -1,6 +1,14 @@
-"""The prediction API: API Gateway (REST) → the inference proxy Lambda → the SageMaker endpoint."""
+"""The prediction API: API Gateway (REST) → the inference proxy Lambda → the SageMaker endpoint.
+
+Request bodies are validated in one place, the proxy Lambda, with the shared feature schema, so
+the caller always gets its precise message ("row 3: feature 'amount' is out of range ...") and
+never API Gateway's generic "Invalid request body". API Gateway keeps what only it can do: IAM
+(or API key) auth, stage throttling, the ``v1`` stage, access logs, and its own payload limit.
+"""
 
 from __future__ import annotations
+
+import json
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
@@ -14,39 +22,19 @@ from constructs import Construct
 from stacks.components.nag import acknowledge
 from stacks.components.python_function import PythonFunction
 from stacks.config import EnvironmentConfig
-from training.feature_schema import FEATURES, N_FEATURES
+from training.feature_schema import REQUEST_TOO_LARGE_MESSAGE
 
-
-def _request_model_schema() -> apigw.JsonSchema:
-    """The JSON body schema, generated from the shared feature schema (API Gateway validates it)."""
-    number = apigw.JsonSchema(type=apigw.JsonSchemaType.NUMBER)
-    by_name = apigw.JsonSchema(
-        type=apigw.JsonSchemaType.OBJECT,
-        properties={
-            f.name: apigw.JsonSchema(type=apigw.JsonSchemaType.NUMBER, minimum=f.minimum, maximum=f.maximum)
-            for f in FEATURES
-        },
-        required=[f.name for f in FEATURES],
-        additional_properties=False,
-    )
-    as_list = apigw.JsonSchema(
-        type=apigw.JsonSchemaType.ARRAY, items=number, min_items=N_FEATURES, max_items=N_FEATURES
-    )
-    return apigw.JsonSchema(
-        schema=apigw.JsonSchemaVersion.DRAFT4,
-        title="PredictRequest",
-        type=apigw.JsonSchemaType.OBJECT,
-        required=["instances"],
-        properties={
-            "instances": apigw.JsonSchema(
-                type=apigw.JsonSchemaType.ARRAY, min_items=1, items=apigw.JsonSchema(one_of=[as_list, by_name])
-            )
-        },
-    )
+#: The stage: part of every URL (``https://<api>.execute-api.<region>.amazonaws.com/v1/predict``).
+STAGE_NAME = "v1"
 
 
 class InferenceApi(Construct):
-    """``POST /predict`` with IAM (SigV4) auth or an API key, throttling, validation, logs and alarms."""
+    """``POST /v1/predict`` with IAM (SigV4) auth or an API key, throttling, logs and alarms.
+
+    Every other method on ``/predict`` reaches the proxy too (``ANY``), which answers it with a 405
+    JSON naming POST rather than API Gateway's "Missing Authentication Token". A body too large for
+    the API gets a 413 JSON naming the limits (the ``REQUEST_TOO_LARGE`` gateway response).
+    """
 
     def __init__(
         self,
@@ -92,7 +80,7 @@ class InferenceApi(Construct):
             # (stacks/api_gateway_account_stack.py), never by an environment that can be destroyed.
             cloud_watch_role=False,
             deploy_options=apigw.StageOptions(
-                stage_name="v1",
+                stage_name=STAGE_NAME,
                 throttling_rate_limit=config.api_throttle_rate_limit,
                 throttling_burst_limit=config.api_throttle_burst_limit,
                 logging_level=apigw.MethodLoggingLevel.ERROR,
@@ -112,23 +100,25 @@ class InferenceApi(Construct):
                 ),
             ),
         )
-        validator = apigw.RequestValidator(
-            self,
-            "Validator",
-            rest_api=self.api,
-            validate_request_body=True,
-            validate_request_parameters=True,
-        )
-        model = self.api.add_model("PredictRequest", content_type="application/json", schema=_request_model_schema())
         auth = apigw.AuthorizationType.NONE if config.api_key_required else apigw.AuthorizationType.IAM
-        self.predict = self.api.root.add_resource("predict").add_method(
-            "POST",
-            apigw.LambdaIntegration(self.proxy.function, proxy=True),
-            authorization_type=auth,
-            api_key_required=config.api_key_required,
-            request_validator=validator,
-            request_models={"application/json": model},
-            request_parameters={"method.request.header.Content-Type": True},
+        integration = apigw.LambdaIntegration(self.proxy.function, proxy=True)
+        predict = self.api.root.add_resource("predict")
+        self.predict = predict.add_method(
+            "POST", integration, authorization_type=auth, api_key_required=config.api_key_required
+        )
+        self.other_methods = predict.add_method(
+            "ANY", integration, authorization_type=auth, api_key_required=config.api_key_required
+        )
+        # API Gateway refuses a body over its 10 MB quota before the proxy runs, and cannot pass the proxy
+        # an event over Lambda's 6 MB invocation payload (API Gateway Developer Guide, "Amazon API Gateway
+        # quotas" and "Gateway response types"; Lambda Developer Guide, "Lambda quotas"). Its own answer
+        # names the limits in the API's error format. The template is static JSON text: it holds no "$"
+        # or "#", which the mapping template language would read.
+        self.api.add_gateway_response(
+            "RequestTooLarge",
+            type=apigw.ResponseType.REQUEST_TOO_LARGE,
+            status_code="413",
+            templates={"application/json": json.dumps({"error": REQUEST_TOO_LARGE_MESSAGE})},
         )
         if config.api_key_required:
             key = self.api.add_api_key("ApiKey")
@@ -184,6 +174,12 @@ class InferenceApi(Construct):
             "AwsSolutions-APIG3",
             "No WAF web ACL: the API is IAM-authorized (or API-key metered) and stage-throttled; "
             "attach an organisation's WAF ACL to the stage where policy requires it",
+        )
+        acknowledge(
+            self.api,
+            "AwsSolutions-APIG2",
+            "Request bodies are validated in one place, the proxy Lambda, with the shared feature schema: "
+            "callers get its precise 4xx message instead of API Gateway's generic 'Invalid request body'",
         )
         acknowledge(
             self.api,

@@ -279,29 +279,70 @@ def test_schedule_exists_only_where_configured(dev: Synthesized, prod: Synthesiz
 # -- inference -------------------------------------------------------------------------------------
 
 
-def test_predict_is_an_iam_authorized_validated_post(dev: Synthesized) -> None:
-    dev.inference.has_resource_properties(
-        "AWS::ApiGateway::Method",
-        {
-            "HttpMethod": "POST",
-            "AuthorizationType": "AWS_IAM",
-            "RequestValidatorId": Match.any_value(),
-            "RequestModels": {"application/json": Match.any_value()},
-            "Integration": Match.object_like({"Type": "AWS_PROXY"}),
-        },
-    )
-    dev.inference.has_resource_properties(
-        "AWS::ApiGateway::RequestValidator", {"ValidateRequestBody": True, "ValidateRequestParameters": True}
-    )
+def _predict_methods(template: Template) -> dict[str, dict[str, Any]]:
+    """The methods on the ``/predict`` resource, by HTTP method."""
+    (resource_id,) = [
+        logical_id
+        for logical_id, resource in template.find_resources("AWS::ApiGateway::Resource").items()
+        if resource["Properties"]["PathPart"] == "predict"
+    ]
+    return {
+        m["Properties"]["HttpMethod"]: m["Properties"]
+        for m in template.find_resources("AWS::ApiGateway::Method").values()
+        if m["Properties"]["ResourceId"] == {"Ref": resource_id}
+    }
 
 
-def test_request_model_is_generated_from_the_feature_schema(dev: Synthesized) -> None:
-    from training.feature_schema import FEATURE_NAMES
+def test_predict_is_iam_authorized_and_every_method_reaches_the_proxy(dev: Synthesized) -> None:
+    # Given the synthesized API's methods on /predict
+    methods = _predict_methods(dev.inference)
+    # Then POST, and every other method (ANY), go to the proxy Lambda, which scores POST and answers
+    # any other method with a 405 JSON naming POST; all are IAM-authorized
+    assert set(methods) == {"POST", "ANY"}
+    for method in methods.values():
+        assert method["AuthorizationType"] == "AWS_IAM"
+        assert method["Integration"]["Type"] == "AWS_PROXY"
+    assert methods["POST"]["Integration"]["Uri"] == methods["ANY"]["Integration"]["Uri"]
 
-    (model,) = dev.inference.find_resources("AWS::ApiGateway::Model").values()
-    rendered = json.dumps(model["Properties"]["Schema"])
-    for name in FEATURE_NAMES:
-        assert f'"{name}"' in rendered
+
+def test_request_bodies_are_validated_in_one_place_the_proxy(dev: Synthesized) -> None:
+    # Given the synthesized API
+    methods = _predict_methods(dev.inference)
+    # Then API Gateway holds no validator or body model (its generic "Invalid request body" would
+    # shadow the proxy's precise messages); the shared schema in the proxy is the only validation
+    dev.inference.resource_count_is("AWS::ApiGateway::RequestValidator", 0)
+    dev.inference.resource_count_is("AWS::ApiGateway::Model", 0)
+    for method in methods.values():
+        assert "RequestValidatorId" not in method
+        assert "RequestModels" not in method
+
+
+def test_a_body_over_api_gateways_limit_gets_a_413_json_naming_it(dev: Synthesized) -> None:
+    from training.feature_schema import REQUEST_TOO_LARGE_MESSAGE
+
+    # Given the gateway response API Gateway sends for a body over its 10 MB limit
+    (response,) = [
+        r["Properties"]
+        for r in dev.inference.find_resources("AWS::ApiGateway::GatewayResponse").values()
+        if r["Properties"]["ResponseType"] == "REQUEST_TOO_LARGE"
+    ]
+    # Then it is a 413 in the API's error format, naming the limit and pointing to batch scoring
+    assert response["StatusCode"] == "413"
+    body = json.loads(response["ResponseTemplates"]["application/json"])
+    assert body == {"error": REQUEST_TOO_LARGE_MESSAGE}
+    assert "10 MB" in body["error"]
+    assert "6 MB" in body["error"]
+    assert "batch transform" in body["error"]
+
+
+def test_the_local_api_emulates_what_the_synthesized_api_does(dev: Synthesized) -> None:
+    from offline.services.api_gateway import RestApiSpec
+
+    # Given the REST API as synthesized, read the way offline mode reads a template
+    synthesized = RestApiSpec.from_template(dev.inference.to_json())
+    # Then the local API's defaults (stage, routes, gateway responses) are the same
+    assert synthesized == RestApiSpec()
+    assert synthesized.stage == "v1"
 
 
 def test_stage_is_throttled_traced_and_access_logged(dev: Synthesized) -> None:
@@ -375,6 +416,7 @@ def test_environments_sharing_an_account_have_distinct_api_names(dev: Synthesize
 
 def test_api_key_option_adds_a_usage_plan(tmp_path: Any) -> None:
     keyed = Synthesized("dev", tmp_path, api_key_required=True)
-    keyed.inference.has_resource_properties("AWS::ApiGateway::Method", {"HttpMethod": "POST", "ApiKeyRequired": True})
+    for method in _predict_methods(keyed.inference).values():
+        assert method["ApiKeyRequired"] is True
     keyed.inference.resource_count_is("AWS::ApiGateway::UsagePlan", 1)
     keyed.inference.resource_count_is("AWS::ApiGateway::UsagePlanKey", 1)

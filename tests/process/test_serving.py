@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.process.conftest import REPO, Server, TrainedJob, start_server, stop_server
-from training.feature_schema import FEATURE_NAMES, MAX_PAYLOAD_BYTES, N_FEATURES
+from training.feature_schema import FEATURE_NAMES, MAX_PAYLOAD_BYTES, MAX_ROWS_PER_REQUEST, N_FEATURES
 from training.synthetic import generate
 
 pytestmark = pytest.mark.slow
@@ -70,6 +70,18 @@ def test_csv_and_both_json_forms_give_the_same_predictions(server: Server) -> No
         assert prediction["label"] in (0, 1)
 
 
+def test_what_spreadsheets_write_is_accepted(server: Server) -> None:
+    # Given the same row plain, and as a spreadsheet exports it: a BOM, quoted fields, CRLF
+    quoted = ",".join(f'"{v}"' for v in ROW)
+    exported = b"\xef\xbb\xbf" + f"{quoted}\r\n".encode()
+    # When both are sent
+    plain_status, plain = invoke(server, csv_body([ROW]))
+    exported_status, answer = invoke(server, exported)
+    # Then both are scored, identically
+    assert (plain_status, exported_status) == (200, 200)
+    assert answer == plain
+
+
 def test_predictions_match_the_trained_model(server: Server, trained_job: TrainedJob) -> None:
     import joblib
 
@@ -101,6 +113,16 @@ def test_predictions_match_the_trained_model(server: Server, trained_job: Traine
         (csv_body([ROW]), "application/x-npy", 415, "unsupported content type 'application/x-npy'"),
         (csv_body([ROW]), None, 415, "unsupported content type 'none'"),
         (b"\xff\xfe", "text/csv", 400, "not valid UTF-8"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "text/csv", 400, "not valid UTF-8"),
+        (b'{"instances": ' + b"[" * 5_000 + b"]" * 5_000 + b"}", "application/json", 400, "nested too deeply"),
+        (
+            b'{"instances": [[' + b"9" * 5_000 + b", 14, 3.2, 0, 2, 400, 1, 0.02]]}",
+            "application/json",
+            400,
+            "5000 digits",
+        ),
+        ((",".join(FEATURE_NAMES) + "\n").encode() + csv_body([ROW]), "text/csv", 400, "without a header"),
+        (b"0,0,0,0,0,0,0,0\n" * (MAX_ROWS_PER_REQUEST + 1), "text/csv", 413, "batch transform"),
     ],
     ids=[
         "wrong-count",
@@ -114,6 +136,11 @@ def test_predictions_match_the_trained_model(server: Server, trained_job: Traine
         "unsupported-type",
         "no-type",
         "not-utf8",
+        "binary",
+        "nested-5000-deep",
+        "5000-digit-integer",
+        "header-row",
+        "too-many-rows",
     ],
 )
 def test_bad_input_gets_a_4xx_json_error_saying_what_to_fix(
@@ -144,19 +171,92 @@ def test_a_chunked_body_over_6_mb_is_refused_with_413(server: Server) -> None:
 
 
 def test_an_oversized_content_length_is_refused_before_the_body_is_sent(server: Server) -> None:
-    # Given only the headers of a 7 MB request (the body is never sent)
+    # Given only the headers of a 7 MB request: a client that waits for an answer before it sends
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
     try:
         connection.putrequest("POST", "/invocations")
         connection.putheader("Content-Type", "text/csv")
         connection.putheader("Content-Length", str(7 * 1024 * 1024))
         connection.endheaders()
-        # When the answer is read, it comes at once: 413 (a server waiting for the body would time out)
+        # When the answer is read, it comes once the client has been silent for a second: 413
         answer = connection.getresponse()
         assert answer.status == 413
         assert "7340032 bytes" in json.loads(answer.read())["error"]
     finally:
         connection.close()
+
+
+def test_a_body_over_6_mb_is_answered_413_and_the_connection_stays_usable(server: Server) -> None:
+    # Given a client that sends a whole 7 MB body before it reads the answer (as http.client does)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+    try:
+        connection.request("POST", "/invocations", body=b"1" * (7 * 1024 * 1024), headers={"Content-Type": "text/csv"})
+        answer = connection.getresponse()
+        # Then it can read a 413 JSON naming the limit (not a broken pipe)
+        assert answer.status == 413
+        assert answer.getheader("Content-Type") == "application/json"
+        assert "6 MB" in json.loads(answer.read())["error"]
+        # And the same connection serves the next request
+        connection.request("GET", "/ping")
+        again = connection.getresponse()
+        assert again.status == 200
+        again.read()
+    finally:
+        connection.close()
+
+
+def exchange(server: Server, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes, read one HTTP answer: (status, headers with lower-case names, body)."""
+    with socket_to(server) as sock:
+        sock.sendall(raw)
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        head, _, body = reply.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        while len(body) < int(headers.get("content-length", "0")):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    "content_length",
+    ["ten", "-1", "1e3", "12, 12", "99999999999999999999999999"],
+    ids=["word", "negative", "exponent", "list", "enormous"],
+)
+def test_a_bad_content_length_is_a_400_json_error(server: Server, content_length: str) -> None:
+    # Given a request whose Content-Length is not one plain byte count
+    raw = (
+        f"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: {content_length}\r\n"
+        "Connection: close\r\n\r\n125.5,14,3.2,0,2,400,1,0.02\n"
+    ).encode()
+    # When it is sent
+    status, headers, body = exchange(server, raw)
+    # Then the answer is a 4xx JSON error that names the header
+    assert 400 <= status < 500, (status, body[:200])
+    assert headers["content-type"] == "application/json"
+    assert "Content-Length" in json.loads(body)["error"]
+
+
+@pytest.mark.parametrize(
+    "method", ["BREW", "post", "PROPFIND", "G(T"], ids=["unknown", "lower-case", "webdav", "bad-token"]
+)
+def test_an_unknown_method_is_a_4xx_json_error(server: Server, method: str) -> None:
+    # Given a request with a method the server does not serve
+    raw = f"{method} /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+    # When it is sent
+    status, headers, body = exchange(server, raw)
+    # Then the answer is a 4xx JSON error that names what to use
+    assert 400 <= status < 500, (status, body[:200])
+    assert headers["content-type"] == "application/json"
+    assert "POST" in json.loads(body)["error"]
 
 
 def test_a_body_shorter_than_its_content_length_is_a_client_error(server: Server) -> None:

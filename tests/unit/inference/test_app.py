@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gunicorn.http import errors as http_errors  # type: ignore[import-untyped]
 
 from inference.app import make_app
 from inference.model import load_model
 from inference.serve import ServerSettings
+from inference.workers import protocol_error
 
 REPO = Path(__file__).resolve().parents[3]
 ROW = b"125.5,14,3.2,0,2,400,1,0.02\n"
@@ -55,25 +57,74 @@ def test_invocations_answers_probability_and_label_per_row(app: Any) -> None:
     assert first["label"] == int(first["probability"] >= 0.2)
 
 
-def test_content_length_over_the_limit_is_refused_without_reading(app: Any) -> None:
-    # Given a request claiming 7 MB whose body stream must not be touched
+def test_a_body_over_the_limit_is_drained_in_small_reads_then_refused(app: Any) -> None:
+    # Given a 7 MB request body that records how it is read
+    class Recording(io.BytesIO):
+        reads: list[int] = []
+
+        def read(self, size: int | None = -1) -> bytes:
+            data = super().read(size)
+            self.reads.append(len(data))
+            return data
+
+    stream = Recording(b"1" * (7 << 20))
+    # When it is handled
+    status, _, body = call(
+        app, "POST", "/invocations", stream=stream, CONTENT_TYPE="text/csv", CONTENT_LENGTH=str(7 << 20)
+    )
+    # Then all of it was read (so the client can finish sending and read the answer), 64 KB at a time,
+    # and the answer is a 413 that names the size, the limit and where to go instead
+    assert sum(stream.reads) == 7 << 20
+    assert max(stream.reads) <= 64 * 1024
+    assert status == 413
+    assert "7340032 bytes" in body["error"]
+    assert "6 MB" in body["error"]
+    assert "batch transform" in body["error"]
+
+
+def test_a_claimed_size_past_the_drain_limit_is_refused_unread(app: Any) -> None:
+    # Given a request claiming a body far past anything worth draining, whose stream must not be touched
     class Untouchable(io.BytesIO):
         def read(self, *_: Any) -> bytes:
             raise AssertionError("the body was read")
 
     # When it is handled
     status, _, body = call(
-        app, "POST", "/invocations", stream=Untouchable(), CONTENT_TYPE="text/csv", CONTENT_LENGTH=str(7 << 20)
+        app, "POST", "/invocations", stream=Untouchable(), CONTENT_TYPE="text/csv", CONTENT_LENGTH=str(1 << 40)
     )
     # Then it is refused from the header alone
     assert status == 413
-    assert "7340032 bytes" in body["error"]
+    assert f"{1 << 40} bytes" in body["error"]
 
 
 def test_an_invalid_content_length_is_a_400(app: Any) -> None:
     status, _, body = call(app, "POST", "/invocations", ROW, CONTENT_TYPE="text/csv", CONTENT_LENGTH="ten")
     assert status == 400
     assert "Content-Length" in body["error"]
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "fragment"),
+    [
+        (http_errors.InvalidHeader("CONTENT-LENGTH"), 400, "Content-Length"),
+        (http_errors.InvalidRequestMethod("post"), 400, "POST /invocations"),
+        (http_errors.InvalidRequestLine("GARBAGE"), 400, "METHOD /path HTTP/1.1"),
+        (http_errors.LimitRequestLine(9000, 4094), 414, "too long"),
+        (http_errors.UnsupportedTransferCoding("gzip"), 400, "Transfer-Encoding"),
+        (RuntimeError("secret internal detail"), 500, "internal error"),
+    ],
+    ids=["content-length", "method", "request-line", "long-line", "transfer-coding", "server-fault"],
+)
+def test_requests_gunicorn_cannot_parse_get_json_that_says_what_to_fix(
+    error: Exception, status: int, fragment: str
+) -> None:
+    # Given an error gunicorn raises before the app runs
+    # When the worker turns it into an answer
+    answer_status, message = protocol_error(error)
+    # Then the status is a 4xx for the caller's mistake (500 for ours) and the message says what to do
+    assert answer_status == status
+    assert fragment in message
+    assert "secret" not in message
 
 
 def test_head_ping_has_no_body(app: Any) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from inference.model import CompiledTrees, ModelLoadError, load_model
-from training.feature_schema import MODEL_FILE, MODEL_METADATA_FILE
+from training.feature_schema import MAX_ROWS_PER_REQUEST, MODEL_FILE, MODEL_METADATA_FILE
 from training.synthetic import generate
 
 
@@ -35,6 +35,24 @@ def test_one_row_scores_the_same_alone_and_in_a_batch(classifier: Any) -> None:
     X, _ = generate(50, seed=8)
     trees = CompiledTrees(classifier)
     assert trees(X[10:11])[0] == trees(X)[10]
+
+
+def test_the_largest_request_scores_in_bounded_memory(classifier: Any) -> None:
+    import tracemalloc
+
+    # Given as many rows as one request may hold
+    X, _ = generate(MAX_ROWS_PER_REQUEST, seed=5)
+    trees = CompiledTrees(classifier)
+    # When they are scored, with numpy's allocations traced
+    tracemalloc.start()
+    try:
+        probabilities = trees(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Then the work arrays stay small (scored in chunks), and every row is scored as sklearn would
+    assert peak < 32 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB"
+    assert np.array_equal(probabilities, classifier.predict_proba(X)[:, 1])
 
 
 def test_load_model_reads_version_and_threshold(model_dir: Path) -> None:
