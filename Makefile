@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_DEPRECATED := quiet
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install test lint typecheck unit synth deploy diff run rehearse bench clean
+.PHONY: help install test lint typecheck unit synth deploy diff run rehearse retrain bench clean
 
 help:
 	@echo "make run            run the whole pipeline offline (local AWS emulator), then one prediction"
@@ -23,6 +23,7 @@ help:
 	@echo "make synth ENV=dev  synthesize cdk.out/ for an environment (dev, stage, prod)"
 	@echo "make rehearse ENV=dev  synth, then run exactly that cloud assembly offline (the step before deploy)"
 	@echo "make deploy ENV=dev cdk deploy that environment's stacks"
+	@echo "make retrain ENV=dev  start a run of a deployed environment on its newest complete dataset"
 	@echo "make bench          serving benchmark against MLflow's scoring server"
 
 $(STAMPS)/venv: requirements.txt requirements-dev.txt training/requirements.txt inference/requirements.txt
@@ -71,6 +72,10 @@ run: install
 # What `make deploy` would deploy, tried offline first: same assembly, IAM enforced.
 rehearse: synth
 	$(PY) -m offline run --assembly "$(CDK_OUT)"
+
+# Uses your AWS credentials; with AWS_ENDPOINT_URL set, offline mode's local AWS (README, "Triggering a run").
+retrain: $(STAMPS)/venv
+	$(PY) -m pipeline retrain --env $(ENV)
 
 bench: install
 	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt

@@ -22,6 +22,8 @@ _INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 _SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+ \S+ \S+ \S+ \S+ \S+\))$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+#: Most checks a run waiting in line may make (a day at the default 60 s).
+MAX_QUEUE_CHECKS = 1440
 #: Instance families with accelerators; the scikit-learn framework image has no GPU build.
 _GPU_FAMILIES = ("p2", "p3", "p4", "p5", "g4", "g5", "g6")
 
@@ -45,8 +47,15 @@ class EnvironmentConfig(BaseModel):
     training_max_runtime_seconds: int = Field(default=3600, ge=60, le=432000)
     endpoint_instance_type: str = "ml.t2.medium"
     endpoint_initial_instance_count: int = Field(default=1, ge=1, le=10)
+    #: After a verified deploy, models and endpoint configs older than the newest N are deleted (never the live
+    #: ones); the N kept are what ``aws sagemaker update-endpoint`` can roll back to.
+    keep_last_versions: int = Field(default=3, ge=1, le=100)
     endpoint_poll_seconds: int = Field(default=30, ge=1, le=600)
     endpoint_max_polls: int = Field(default=60, ge=1, le=1000)
+    #: A run that starts while another is in progress waits in line, checking this often.
+    queue_poll_seconds: int = Field(default=60, ge=1, le=3600)
+    #: How long a run waits in line before it gives up (and says so); default one day.
+    queue_max_wait_seconds: int = Field(default=86400, ge=60, le=604800)
     notification_emails: tuple[str, ...] = ()
     removal_policy: Literal["destroy", "retain"] = "destroy"
     log_retention_days: int = 30
@@ -119,6 +128,18 @@ class EnvironmentConfig(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _queue_fits_execution_history(self) -> EnvironmentConfig:
+        # Each check in line adds about nine events to the execution's history, which
+        # Step Functions caps at 25,000 (Step Functions quotas, "Maximum execution history size").
+        checks = self.queue_max_wait_seconds // self.queue_poll_seconds
+        if checks > MAX_QUEUE_CHECKS:
+            raise ValueError(
+                f"queue_max_wait_seconds / queue_poll_seconds allows {checks} checks while waiting in line; "
+                f"keep it at most {MAX_QUEUE_CHECKS} (Step Functions' execution history holds 25,000 events)"
+            )
+        return self
+
     @property
     def is_production(self) -> bool:
         return self.removal_policy == "retain"
@@ -137,14 +158,19 @@ class EnvironmentConfig(BaseModel):
         return f"FraudPipeline-{self.name}-{part}"
 
 
-def load_environment(context: dict[str, Any] | None, env_name: str) -> EnvironmentConfig:
-    """Validate ``environments.<env_name>`` from the CDK context into an :class:`EnvironmentConfig`."""
+def load_environment(
+    context: dict[str, Any] | None, env_name: str, *, chosen_with: str = "-c env=NAME"
+) -> EnvironmentConfig:
+    """Validate ``environments.<env_name>`` from the CDK context into an :class:`EnvironmentConfig`.
+
+    ``chosen_with`` is how the caller's user picks an environment, for the error message.
+    """
     environments = (context or {}).get("environments")
     if not isinstance(environments, dict) or not environments:
         raise ConfigError("cdk.json: context key 'environments' is missing or empty")
     if env_name not in environments:
         known = ", ".join(sorted(environments))
-        raise ConfigError(f"unknown environment {env_name!r}; cdk.json defines: {known} (choose with -c env=NAME)")
+        raise ConfigError(f"unknown environment {env_name!r}; cdk.json defines: {known} (choose with {chosen_with})")
     raw = environments[env_name]
     if not isinstance(raw, dict):
         raise ConfigError(f"cdk.json environments.{env_name}: must be an object")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -14,6 +14,7 @@ from stacks.components.log_retention import retention
 from stacks.components.pipeline_settings import PipelineSettings
 from stacks.components.python_function import PythonFunction
 from stacks.components.retraining_triggers import DATA_PREFIX, RetrainingTriggers
+from stacks.components.sagemaker_cleanup import SageMakerCleanup
 from stacks.components.sagemaker_role import SageMakerExecutionRole
 from stacks.components.source_bundle import INFERENCE_IMAGE_PATHS, TRAINING_IMAGE_PATHS
 from stacks.components.training_workflow import TrainingWorkflow
@@ -68,7 +69,7 @@ class PipelineStack(Stack):
         initiate = function(
             "Initiate",
             "initiate_pipeline",
-            "Starts a retraining run: run id, data and code versions, settings, overlap guard",
+            "Starts a retraining run: run id, data and code versions, settings; queues it behind a running one",
             {
                 "DATA_BUCKET": storage.data_bucket.bucket_name,
                 "DATA_PREFIX": DATA_PREFIX,
@@ -81,6 +82,8 @@ class PipelineStack(Stack):
                 "INFERENCE_SOURCE_HASH": builds["inference"].source_hash,
                 "ENDPOINT_NAME": config.endpoint_name,
                 "NAME_PREFIX": name_prefix,
+                "QUEUE_POLL_SECONDS": str(config.queue_poll_seconds),
+                "QUEUE_MAX_WAIT_SECONDS": str(config.queue_max_wait_seconds),
             },
         )
         notify = function("Notify", "notify", "Formats pipeline notifications for people and publishes them", {})
@@ -92,12 +95,24 @@ class PipelineStack(Stack):
             artifacts_bucket=storage.artifacts_bucket,
             repositories=[storage.training_repository, storage.inference_repository],
         )
+        cleanup = SageMakerCleanup(
+            self,
+            "SageMakerCleanup",
+            environment=config.name,
+            name_prefix=name_prefix,
+            endpoint_name=config.endpoint_name,
+            keep_last_versions=config.keep_last_versions,
+            log_retention=log_retention,
+            removal_policy=removal,
+            powertools_layer_version=config.powertools_layer_version,
+        )
         self.workflow = TrainingWorkflow(
             self,
             "Workflow",
             config=config,
             initiate=initiate.function,
             notify=notify.function,
+            clean_up=cleanup.prune.function,
             training_build=builds["training"].project,
             inference_build=builds["inference"].project,
             sagemaker_role=sagemaker.role,
@@ -105,6 +120,9 @@ class PipelineStack(Stack):
             alert_topic=storage.topic,
             name_prefix=name_prefix,
         )
+        # On deletion, CloudFormation deletes the state machine (its executions stop at their next
+        # transition) before the teardown deletes what they created.
+        self.workflow.state_machine.node.add_dependency(cleanup.resource)
         RetrainingTriggers(
             self,
             "Triggers",
@@ -135,5 +153,27 @@ class PipelineStack(Stack):
         )
         self.initiate = initiate
         self.notify = notify
+        self.cleanup = cleanup
         self.builds = builds
         self.settings = settings
+        self._outputs(config, storage)
+
+    def _outputs(self, config: EnvironmentConfig, storage: StorageStack) -> None:
+        """What the README's commands read with ``aws cloudformation describe-stacks``."""
+        for key, value, description in (
+            ("DataBucket", storage.data_bucket.bucket_name, "Upload datasets under incoming/ here"),
+            ("StateMachineArn", self.workflow.state_machine.state_machine_arn, "Start a run by hand here"),
+            ("AlertTopicArn", storage.topic.topic_arn, "Run and alarm notifications"),
+            (
+                "HyperparametersParameter",
+                self.settings.hyperparameters.parameter_name,
+                "SSM parameter: training hyperparameters (a deploy that changes them in cdk.json overwrites edits)",
+            ),
+            (
+                "RunSettingsParameter",
+                self.settings.settings.parameter_name,
+                "SSM parameter: run settings (a deploy that changes them in cdk.json overwrites edits)",
+            ),
+            ("EndpointName", config.endpoint_name, "The SageMaker endpoint the runs deploy to"),
+        ):
+            CfnOutput(self, key, value=value, description=description)

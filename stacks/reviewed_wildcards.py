@@ -47,6 +47,8 @@ ACTIONS_REQUIRING_STAR = frozenset(
         "logs:DescribeResourcePolicies",
         "logs:DescribeLogGroups",
         "sagemaker:ListEndpoints",
+        "sagemaker:ListEndpointConfigs",
+        "sagemaker:ListModels",
     }
 )
 _STAR_ONLY = frozenset(action.lower() for action in ACTIONS_REQUIRING_STAR)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -94,6 +94,20 @@ class StorageStack(Stack):
         )
         for email in config.notification_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
+        self._outputs()
+
+    def _outputs(self) -> None:
+        """The names of what this stack holds: what to empty or delete by hand where it is retained."""
+        for key, value in (
+            ("DataBucket", self.data_bucket.bucket_name),
+            ("ArtifactsBucket", self.artifacts_bucket.bucket_name),
+            ("AccessLogsBucket", self.access_logs.bucket_name),
+            ("TrainingRepositoryName", self.training_repository.repository_name),
+            ("InferenceRepositoryName", self.inference_repository.repository_name),
+            ("KeyArn", self.key.key_arn),
+            ("AlertTopicArn", self.topic.topic_arn),
+        ):
+            CfnOutput(self, key, value=value)
 
     def _repository(self, construct_id: str, removal: RemovalPolicy) -> ecr.Repository:
         return ecr.Repository(

@@ -30,8 +30,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     result = initiate(request, settings, clients)
     metrics.add_dimension(name="environment", value=settings.environment)
-    metrics.add_metric(name="RunsSkipped" if result.skip else "RunsStarted", unit=MetricUnit.Count, value=1)
+    already_waiting = request.input.run is not None and request.input.run.queued
+    if not result.queued:
+        metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=1)
+    elif not already_waiting:
+        metrics.add_metric(name="RunsQueued", unit=MetricUnit.Count, value=1)
     logger.info(
-        "run initiated", extra={"run_id": result.run_id, "skip": result.skip, "skip_reason": result.skip_reason}
+        "run waiting in line" if result.queued else "run initiated",
+        extra={"run_id": result.run_id, "queue": result.queue.model_dump(mode="json") if result.queue else None},
     )
     return result.model_dump(mode="json")

@@ -1,4 +1,10 @@
-"""Choosing the dataset a run trains on, checking it, and fingerprinting its contents."""
+"""Choosing the dataset a run trains on, checking it, and fingerprinting its contents.
+
+A dataset is the folder ``<data prefix><dataset>/`` holding ``train/`` and ``validation/``.
+It is complete when its completion marker ``<data prefix><dataset>/_SUCCESS`` exists: the
+convention Hadoop, Spark and AWS Glue jobs follow, uploaded last. Only the marker starts a
+run, so a run never sees a dataset still being uploaded.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ from typing import Any
 from lambdas.initiate_pipeline.models import DataVersion
 
 CHANNELS = ("train", "validation")
+#: The object that says a dataset folder is complete.
+COMPLETION_MARKER = "_SUCCESS"
 #: A dataset's folder name ends up in S3 URIs of training jobs, notifications and logs; keep it plain.
 DATASET_NAME_CHARACTERS = "[A-Za-z0-9._-]"
 _DATASET_NAME = re.compile(rf"^{DATASET_NAME_CHARACTERS}+$")
@@ -34,37 +42,37 @@ def _check_dataset_name(dataset: str, where: str) -> None:
 
 
 def dataset_prefix_for_key(bucket: str, data_prefix: str, object_key: str) -> str:
-    """The dataset folder (``incoming/<dataset>/``) holding ``object_key`` (the decoded key)."""
+    """The dataset folder (``incoming/<dataset>/``) whose completion marker is ``object_key`` (decoded)."""
+    expected = f"s3://{bucket}/{data_prefix}<dataset>/{COMPLETION_MARKER}"
     if not object_key.startswith(data_prefix):
         raise DatasetError(
             f"object s3://{bucket}/{object_key} is not under the data prefix s3://{bucket}/{data_prefix}"
         )
-    dataset, sep, _rest = object_key[len(data_prefix) :].partition("/")
-    if not dataset or not sep:
+    dataset, sep, rest = object_key[len(data_prefix) :].partition("/")
+    if not dataset or not sep or rest != COMPLETION_MARKER:
         raise DatasetError(
-            f"object s3://{bucket}/{object_key} is not inside a dataset folder; "
-            f"expected s3://{bucket}/{data_prefix}<dataset>/train/ and .../validation/"
+            f"object s3://{bucket}/{object_key} is not a dataset's completion marker; expected {expected}, "
+            "uploaded after the dataset's train/ and validation/ files"
         )
     _check_dataset_name(dataset, f"object s3://{bucket}/{object_key}")
     return f"{data_prefix}{dataset}/"
 
 
 def newest_dataset_prefix(s3: Any, bucket: str, data_prefix: str) -> str:
-    """The dataset folder under ``data_prefix`` whose newest object is the most recent."""
+    """The complete dataset folder under ``data_prefix`` whose completion marker is the most recent."""
     newest: dict[str, datetime] = {}
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=data_prefix):
         for item in page.get("Contents", []):
             key: str = item["Key"]
-            dataset, sep, _rest = key[len(data_prefix) :].partition("/")
-            if not dataset or not sep or not _is_file(key):
+            dataset, sep, rest = key[len(data_prefix) :].partition("/")
+            if not dataset or not sep or rest != COMPLETION_MARKER:
                 continue
-            modified: datetime = item["LastModified"]
-            if dataset not in newest or modified > newest[dataset]:
-                newest[dataset] = modified
+            newest[dataset] = item["LastModified"]
     if not newest:
         raise DatasetError(
-            f"no dataset found under s3://{bucket}/{data_prefix}; upload <dataset>/train/ and validation/"
+            f"no complete dataset under s3://{bucket}/{data_prefix}: upload <dataset>/train/ and validation/, "
+            f"then the completion marker <dataset>/{COMPLETION_MARKER}"
         )
     # Ties (same second) go to the lexically last name, so the choice is deterministic.
     dataset = max(newest, key=lambda name: (newest[name], name))
@@ -80,7 +88,7 @@ def current_objects(s3: Any, bucket: str, prefix: str) -> dict[str, str]:
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for version in page.get("Versions", []):
             key: str = version["Key"]
-            if not version.get("IsLatest") or not _is_file(key):
+            if not version.get("IsLatest") or not _is_file(key) or key.endswith(f"/{COMPLETION_MARKER}"):
                 continue
             version_id = version.get("VersionId")
             objects[key] = version_id if version_id and version_id != "null" else str(version["ETag"]).strip('"')
@@ -101,7 +109,10 @@ def describe_dataset(s3: Any, bucket: str, prefix: str) -> DataVersion:
     missing = [channel for channel in CHANNELS if not any(key.startswith(f"{prefix}{channel}/") for key in objects)]
     if missing:
         wanted = " and ".join(f"s3://{bucket}/{prefix}{channel}/" for channel in missing)
-        raise DatasetError(f"dataset s3://{bucket}/{prefix} is incomplete: no objects under {wanted}")
+        raise DatasetError(
+            f"dataset s3://{bucket}/{prefix} is marked complete but has no objects under {wanted}; "
+            f"upload them, then the marker {COMPLETION_MARKER} again"
+        )
     return DataVersion(
         bucket=bucket,
         prefix=prefix,

@@ -1,43 +1,28 @@
-"""Everything ``initiate_pipeline`` decides, with the AWS clients passed in."""
+"""Everything ``initiate_pipeline`` decides, with the AWS clients passed in.
+
+The pieces live beside it: :mod:`.datasets` (which data), :mod:`.images` (which code),
+:mod:`.parameters` (SSM documents), :mod:`.queue` (one run at a time) and
+:mod:`.messages` (what is announced).
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
-from pydantic import ValidationError
-
 from lambdas.common.sns import execution_console_url, publish
-from lambdas.initiate_pipeline import naming
+from lambdas.initiate_pipeline import messages, naming
 from lambdas.initiate_pipeline.datasets import (
     DatasetError,
     dataset_prefix_for_key,
     describe_dataset,
     newest_dataset_prefix,
 )
-from lambdas.initiate_pipeline.models import (
-    CodeVersion,
-    DataVersion,
-    ExecutionContext,
-    ImageVersion,
-    InitiateEvent,
-    InitiateResult,
-    InitiateSettings,
-    PipelineSettings,
-    ResourceNames,
-)
-
-#: Characters of each source hash in the combined code version.
-CODE_VERSION_HASH_CHARS = 12
-#: ECR's limit on a tag's length.
-MAX_IMAGE_TAG = 128
-
-
-class PipelineConfigError(RuntimeError):
-    """An SSM parameter or ECR repository the run depends on is missing or malformed."""
+from lambdas.initiate_pipeline.images import code_version
+from lambdas.initiate_pipeline.models import DataVersion, InitiateEvent, InitiateResult, InitiateSettings, ResourceNames
+from lambdas.initiate_pipeline.parameters import hyperparameters, pipeline_settings
+from lambdas.initiate_pipeline.queue import RunAhead, check_wait, describe_wait, position, runs_ahead, utc
 
 
 @dataclass(frozen=True)
@@ -49,126 +34,6 @@ class Clients:
     ecr: Any
     sfn: Any
     sns: Any
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def running_predecessor(sfn: Any, execution: ExecutionContext) -> str | None:
-    """The name of the earliest other RUNNING execution that started before this one, if any.
-
-    Executions that started in the same instant are ordered by name, so of two
-    simultaneous runs exactly one goes ahead.
-    """
-    mine = (_utc(execution.start_time), execution.name)
-    earlier: list[tuple[datetime, str]] = []
-    paginator = sfn.get_paginator("list_executions")
-    for page in paginator.paginate(stateMachineArn=execution.state_machine_arn, statusFilter="RUNNING"):
-        for other in page.get("executions", []):
-            if other["executionArn"] == execution.id:
-                continue
-            theirs = (_utc(other["startDate"]), str(other["name"]))
-            if theirs < mine:
-                earlier.append(theirs)
-    return min(earlier)[1] if earlier else None
-
-
-def repository_name(repository_uri: str) -> str:
-    """``<acct>.dkr.ecr.<region>.amazonaws.com/<name>`` → ``<name>`` (which may hold slashes)."""
-    _host, sep, name = repository_uri.partition("/")
-    if not sep or not name:
-        raise PipelineConfigError(f"{repository_uri!r} is not an ECR repository URI (<registry>/<name>)")
-    return name.split(":", 1)[0].split("@", 1)[0]
-
-
-def image_tag(source_hash: str) -> str:
-    """The image tag for a source hash: the hash itself, limited to ECR's tag characters and length.
-
-    The full hash (a CDK asset hash is 64 hex digits) is used rather than a
-    prefix, so the tag the build pushes and the tag looked up here can never
-    disagree about how much of the hash to keep.
-    """
-    tag = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in source_hash.strip())
-    return tag[:MAX_IMAGE_TAG].lstrip(".-") or "untagged"
-
-
-def image_exists(ecr: Any, repository_uri: str, tag: str) -> bool:
-    """Whether ECR already holds ``tag`` in the repository of ``repository_uri``."""
-    name = repository_name(repository_uri)
-    registry = repository_uri.split(".", 1)[0]
-    request: dict[str, Any] = {"repositoryName": name, "imageIds": [{"imageTag": tag}]}
-    if registry.isdigit():
-        request["registryId"] = registry
-    try:
-        response = ecr.describe_images(**request)
-    except ClientError as err:
-        code = err.response.get("Error", {}).get("Code")
-        if code == "ImageNotFoundException":
-            return False
-        if code == "RepositoryNotFoundException":
-            raise PipelineConfigError(f"ECR repository {name!r} ({repository_uri}) does not exist") from err
-        raise
-    return bool(response.get("imageDetails"))
-
-
-def image_version(ecr: Any, repository_uri: str, source_hash: str) -> ImageVersion:
-    """Where one image lives and whether this run has to build it."""
-    tag = image_tag(source_hash)
-    uri = repository_uri.split("@", 1)[0]
-    return ImageVersion(
-        source_hash=source_hash,
-        image_uri=f"{uri}:{tag}",
-        image_tag=tag,
-        build_needed=not image_exists(ecr, repository_uri, tag),
-    )
-
-
-def code_version(ecr: Any, settings: InitiateSettings) -> CodeVersion:
-    """Both images plus ``<training hash>-<inference hash>`` (each cut to 12 characters)."""
-    training = image_version(ecr, settings.training_repository_uri, settings.training_source_hash)
-    inference = image_version(ecr, settings.inference_repository_uri, settings.inference_source_hash)
-    version = f"{training.image_tag[:CODE_VERSION_HASH_CHARS]}-{inference.image_tag[:CODE_VERSION_HASH_CHARS]}"
-    return CodeVersion(training=training, inference=inference, version=version)
-
-
-def read_json_parameter(ssm: Any, name: str) -> Any:
-    """The JSON document stored in SSM parameter ``name``."""
-    try:
-        value = ssm.get_parameter(Name=name)["Parameter"]["Value"]
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") == "ParameterNotFound":
-            raise PipelineConfigError(f"SSM parameter {name} does not exist") from err
-        raise
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError as err:
-        raise PipelineConfigError(f"SSM parameter {name} is not valid JSON: {err.msg}") from None
-
-
-def _as_string(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def hyperparameters(ssm: Any, name: str) -> dict[str, str]:
-    """The hyperparameters object, every value a string as CreateTrainingJob requires."""
-    document = read_json_parameter(ssm, name)
-    if not isinstance(document, dict):
-        raise PipelineConfigError(f"SSM parameter {name} must hold a JSON object of hyperparameters")
-    return {str(key): _as_string(value) for key, value in document.items()}
-
-
-def pipeline_settings(ssm: Any, name: str) -> dict[str, Any]:
-    """The settings object, checked to hold every key the state machine reads."""
-    document = read_json_parameter(ssm, name)
-    try:
-        return PipelineSettings.model_validate(document).model_dump()
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or 'document'}: {error['msg']}"
-            for error in err.errors(include_url=False)
-        )
-        raise PipelineConfigError(f"SSM parameter {name} is invalid: {problems}") from None
 
 
 def choose_dataset(s3: Any, event: InitiateEvent, settings: InitiateSettings) -> DataVersion:
@@ -189,7 +54,7 @@ def choose_dataset(s3: Any, event: InitiateEvent, settings: InitiateSettings) ->
 def resource_names(event: InitiateEvent, settings: InitiateSettings) -> ResourceNames:
     """Training job, model and endpoint config names unique to this execution."""
     execution = event.execution
-    unique = f"{execution.id}|{_utc(execution.start_time).isoformat()}"
+    unique = f"{execution.id}|{utc(execution.start_time).isoformat()}"
     prefix = settings.sagemaker_name_prefix
     return ResourceNames(
         training_job=naming.sagemaker_name(f"{prefix}train", execution.name, unique),
@@ -199,83 +64,39 @@ def resource_names(event: InitiateEvent, settings: InitiateSettings) -> Resource
     )
 
 
-def _trigger_line(event: InitiateEvent) -> str:
-    run_input = event.input
-    if run_input.trigger == "s3" and run_input.object_key:
-        return f"s3 (new object s3://{run_input.bucket or '?'}/{run_input.object_key})"
-    return run_input.trigger
-
-
-def _started_message(result: InitiateResult, event: InitiateEvent, data: DataVersion, code: CodeVersion) -> str:
-    def build(image: ImageVersion) -> str:
-        return "build needed" if image.build_needed else "already in ECR, no build"
-
-    lines = [
-        f"Pipeline run {result.run_id} started.",
-        "",
-        f"Trigger:          {_trigger_line(event)}",
-        f"Reason:           {event.input.reason or '-'}",
-        f"Dataset:          s3://{data.bucket}/{data.prefix}",
-        f"Data version:     {data.version}",
-        f"Code version:     {code.version}",
-        f"Training image:   {code.training.image_uri} ({build(code.training)})",
-        f"Inference image:  {code.inference.image_uri} ({build(code.inference)})",
-        f"Training job:     {result.names.training_job}",
-        f"Endpoint:         {result.names.endpoint}",
-        "",
-        f"Execution: {result.console_url}",
-    ]
-    return "\n".join(lines)
-
-
-def _skipped_message(result: InitiateResult, event: InitiateEvent) -> str:
-    lines = [
-        f"Pipeline run {result.run_id} was {result.skip_reason}.",
-        "",
-        f"Trigger:          {_trigger_line(event)}",
-        f"Reason:           {event.input.reason or '-'}",
-        "",
-        "Nothing was trained or deployed by this execution; the run in progress carries on.",
-        f"Execution: {result.console_url}",
-    ]
-    return "\n".join(lines)
-
-
-def initiate(event: InitiateEvent, settings: InitiateSettings, clients: Clients) -> InitiateResult:
+def initiate(
+    event: InitiateEvent, settings: InitiateSettings, clients: Clients, now: datetime | None = None
+) -> InitiateResult:
     """Decide what this execution does and announce it on SNS.
 
-    Raises :class:`DatasetError` or :class:`PipelineConfigError` with a message
-    naming the missing bucket, prefix, parameter or repository.
+    An S3-triggered run checks its dataset first, so a malformed dataset fails at
+    once (one failure notification) instead of waiting in line. A run with others
+    ahead of it returns ``queued`` (see :mod:`lambdas.initiate_pipeline.queue`) and
+    announces that once, on its first attempt.
+
+    Raises :class:`DatasetError`, :class:`PipelineConfigError` or
+    :class:`QueueTimeoutError` with a message naming what to fix.
     """
+    now = now or datetime.now(UTC)
     execution = event.execution
     result = InitiateResult(
         run_id=naming.run_id(settings.environment, execution.name, execution.start_time),
-        skip=False,
-        skip_reason=None,
+        queued=False,
+        queue=None,
         execution_arn=execution.id,
         console_url=execution_console_url(execution.id),
-        data=None,
+        data=choose_dataset(clients.s3, event, settings) if event.input.trigger == "s3" else None,
         code=None,
         hyperparameters=None,
         settings=None,
         names=resource_names(event, settings),
         output_uri=f"s3://{settings.artifacts_bucket}/training-output/",
     )
-    subject_prefix = f"[FraudPipeline {settings.environment}]"
+    ahead = runs_ahead(clients.sfn, execution)
+    if ahead:
+        return _wait_in_line(result, event, settings, clients, ahead, now)
 
-    # The guard comes first: a run that will be skipped must not fail on data still being uploaded.
-    predecessor = running_predecessor(clients.sfn, execution)
-    if predecessor is not None:
-        result = result.model_copy(update={"skip": True, "skip_reason": f"skipped: run {predecessor} in progress"})
-        publish(
-            clients.sns,
-            topic_arn=settings.topic_arn,
-            subject=f"{subject_prefix} run {result.run_id} skipped: {predecessor} in progress",
-            message=_skipped_message(result, event),
-        )
-        return result
-
-    data = choose_dataset(clients.s3, event, settings)
+    data = result.data or choose_dataset(clients.s3, event, settings)
     code = code_version(clients.ecr, settings)
     result = result.model_copy(
         update={
@@ -288,7 +109,30 @@ def initiate(event: InitiateEvent, settings: InitiateSettings, clients: Clients)
     publish(
         clients.sns,
         topic_arn=settings.topic_arn,
-        subject=f"{subject_prefix} run {result.run_id} started",
-        message=_started_message(result, event, data, code),
+        subject=f"{messages.subject_prefix(settings.environment)} run {result.run_id} started",
+        message=messages.started(result, event, data, code),
     )
+    return result
+
+
+def _wait_in_line(
+    result: InitiateResult,
+    event: InitiateEvent,
+    settings: InitiateSettings,
+    clients: Clients,
+    ahead: list[RunAhead],
+    now: datetime,
+) -> InitiateResult:
+    previous = event.input.run.queue if event.input.run is not None and event.input.run.queued else None
+    queue = position(ahead, previous, now)
+    check_wait(queue, now, settings.queue_max_wait_seconds)
+    result = result.model_copy(update={"queued": True, "queue": queue})
+    if previous is None:
+        starts = describe_wait(queue, ahead, now, settings.queue_poll_seconds)
+        publish(
+            clients.sns,
+            topic_arn=settings.topic_arn,
+            subject=f"{messages.subject_prefix(settings.environment)} run {result.run_id} queued behind {queue.behind}",
+            message=messages.queued(result, event, starts, f"s3://{settings.data_bucket}/{settings.data_prefix}"),
+        )
     return result

@@ -11,8 +11,29 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from lambdas.common.settings import EnvSettings
 
 
+class QueuePosition(BaseModel):
+    """Where a run waits: behind which execution, with how many ahead, since when."""
+
+    behind: str = Field(min_length=1)
+    ahead: int = Field(ge=1)
+    since: datetime
+
+
+class PreviousAttempt(BaseModel):
+    """What this execution's previous Initiate returned, present when the run waited in line."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    queued: bool = False
+    queue: QueuePosition | None = None
+
+
 class ExecutionInput(BaseModel):
-    """What EventBridge rules and manual starts send to the state machine."""
+    """What EventBridge rules and manual starts send to the state machine.
+
+    The state machine passes its whole state, so after a wait in line ``run`` holds
+    the previous attempt's result.
+    """
 
     model_config = ConfigDict(extra="allow")
 
@@ -21,6 +42,7 @@ class ExecutionInput(BaseModel):
     bucket: str | None = None
     #: The real S3 key; see :meth:`_decode_event_key`.
     object_key: str | None = None
+    run: PreviousAttempt | None = None
 
     @model_validator(mode="after")
     def _decode_event_key(self) -> ExecutionInput:
@@ -64,6 +86,10 @@ class InitiateSettings(EnvSettings):
     endpoint_name: str = Field(min_length=1)
     #: Optional; the state machine's IAM policy scopes SageMaker resources to this prefix.
     name_prefix: str | None = None
+    #: How often a run waiting in line checks again (the state machine's Wait), for messages.
+    queue_poll_seconds: int = Field(default=60, ge=1)
+    #: How long a run waits in line before it gives up.
+    queue_max_wait_seconds: int = Field(default=86400, ge=1)
 
     @property
     def sagemaker_name_prefix(self) -> str:
@@ -129,14 +155,16 @@ class ResourceNames(BaseModel):
 class InitiateResult(BaseModel):
     """What the state machine keeps at ``$.run``.
 
-    A skipped run carries only the identifying fields; ``data``, ``code``,
-    ``hyperparameters`` and ``settings`` are then null because nothing was
-    looked up.
+    A run waiting in line (``queued``) carries its ``queue`` position, and ``code``,
+    ``hyperparameters`` and ``settings`` are null: they are looked up when its turn
+    comes. ``data`` is already known for an S3-triggered run (its dataset was checked
+    before it joined the line) and null for the others, which take the newest
+    complete dataset when they start.
     """
 
     run_id: str
-    skip: bool
-    skip_reason: str | None
+    queued: bool
+    queue: QueuePosition | None
     execution_arn: str
     console_url: str
     data: DataVersion | None

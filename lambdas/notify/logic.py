@@ -9,10 +9,16 @@ from typing import Any
 from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
 
 from lambdas.common.sns import execution_console_url, publish, safe_subject
-from lambdas.notify.models import ErrorInfo, Metric, Notification, NotifyEvent, NotifySettings
+from lambdas.notify.models import ErrorInfo, Metric, Notification, NotifyEvent, NotifySettings, PipelineState
 
 #: Longest cause shown in full; longer ones keep their head and tail.
 MAX_CAUSE_CHARS = 4_000
+#: Longest clean-up failure detail in a success message.
+MAX_CLEANUP_DETAIL_CHARS = 600
+
+#: Keys of a stack trace in a JSON cause (Lambda's error document uses ``stackTrace``).
+_TRACE_KEYS = frozenset({"stackTrace", "trace", "traceback"})
+_PYTHON_TRACEBACK = "Traceback (most recent call last):"
 
 #: Keys under which AWS services put the one line that explains a failure.
 _REASON_KEYS = ("FailureReason", "errorMessage", "ErrorMessage", "StatusMessage", "message", "Message")
@@ -44,20 +50,37 @@ def _find_reason(document: Any) -> str | None:
     return None
 
 
+def _without_traces(document: Any) -> Any:
+    """``document`` without stack traces: they help whoever debugs the code, not whoever reads the mail,
+    and they are in the function's logs."""
+    if isinstance(document, dict):
+        return {key: _without_traces(value) for key, value in document.items() if key not in _TRACE_KEYS}
+    if isinstance(document, list):
+        return [_without_traces(item) for item in document]
+    return document
+
+
+def _text_without_traceback(text: str) -> str:
+    head, marker, _trace = text.partition(_PYTHON_TRACEBACK)
+    return (head.rstrip() + "\n(stack trace omitted; see the logs)") if marker else text
+
+
 def describe_cause(cause: str | None) -> tuple[str | None, str]:
     """``(one-line reason if the cause says one, the cause for humans)``.
 
     A JSON cause (Lambda errors, SageMaker and CodeBuild descriptions) is
-    pretty-printed; any cause is cut to :data:`MAX_CAUSE_CHARS`.
+    pretty-printed; any cause is cut to :data:`MAX_CAUSE_CHARS`. Stack traces are
+    left out: a Lambda error's ``stackTrace`` and any Python traceback.
     """
     if not cause or not cause.strip():
         return None, "(no cause given)"
     try:
         document = json.loads(cause)
     except json.JSONDecodeError:
-        return None, _truncate(cause.strip())
+        return None, _truncate(_text_without_traceback(cause.strip()))
     if not isinstance(document, (dict, list)):
-        return None, _truncate(cause.strip())
+        return None, _truncate(_text_without_traceback(cause.strip()))
+    document = _without_traces(document)
     return _find_reason(document), _truncate(json.dumps(document, indent=2, ensure_ascii=False, default=str))
 
 
@@ -103,6 +126,31 @@ def failure_notification(event: NotifyEvent, environment: str) -> Notification:
     return Notification(subject=safe_subject(subject), message="\n".join(lines))
 
 
+def _cleanup_lines(state: PipelineState) -> list[str]:
+    """What the clean-up of old models and endpoint configs did, or why it could not (never a stack trace)."""
+    if state.cleanup_error is not None:
+        reason, text = describe_cause(state.cleanup_error.Cause)
+        if reason is None and text and not text.lstrip().startswith(("{", "[")):
+            reason = text.splitlines()[0]
+        detail = (reason or "the cause is in the execution's history")[:MAX_CLEANUP_DETAIL_CHARS]
+        return [
+            "",
+            "Clean-up of old versions:",
+            f"  FAILED ({state.cleanup_error.Error}): {detail}",
+            "  The new model is serving all the same; the next successful run deletes what this one left.",
+        ]
+    if state.cleanup is not None:
+        cleanup = state.cleanup
+        return [
+            "",
+            "Clean-up of old versions:",
+            f"  deleted {cleanup.deleted_endpoint_config_count} endpoint configs and "
+            f"{cleanup.deleted_model_count} models",
+            f"  kept for rollback: {', '.join(cleanup.kept_endpoint_configs) or '-'}",
+        ]
+    return []
+
+
 def success_notification(event: NotifyEvent, environment: str) -> Notification:
     """The run that finished, its metrics and what is now serving."""
     state = event.state
@@ -131,6 +179,7 @@ def success_notification(event: NotifyEvent, environment: str) -> Notification:
         lines.append(f"  (unavailable: {training.metrics_error})")
     else:
         lines.append("  (none reported)")
+    lines += _cleanup_lines(state)
     lines += ["", f"Execution: {execution_console_url(event.execution_arn)}"]
     subject = f"[FraudPipeline {environment}] run {run_id} deployed"
     return Notification(subject=safe_subject(subject), message="\n".join(lines))

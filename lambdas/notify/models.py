@@ -52,6 +52,14 @@ class EndpointInfo(_Loose):
     EndpointStatus: str | None = None
 
 
+class CleanupInfo(_Loose):
+    """What the clean-up step after a deploy reported (``sagemaker_cleanup``'s report)."""
+
+    kept_endpoint_configs: list[str] = Field(default_factory=list)
+    deleted_endpoint_config_count: int = 0
+    deleted_model_count: int = 0
+
+
 class PipelineState(_Loose):
     """The state JSON; which keys are present depends on how far the run got."""
 
@@ -60,6 +68,9 @@ class PipelineState(_Loose):
     error: ErrorInfo | None = None
     training: TrainingInfo | None = None
     endpoint: EndpointInfo | None = None
+    #: The clean-up's report, or (``cleanup_error``) why it failed; either way the run deployed.
+    cleanup: CleanupInfo | None = None
+    cleanup_error: ErrorInfo | None = None
 
 
 class NotifyEvent(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from offline.services.cloudformation import StackOutput
 from offline.services.lambda_runtime import LambdaSpec
 
 
@@ -52,6 +53,8 @@ class Deployment:
     lambdas: list[LambdaSpec] = field(default_factory=list)
     alarms: list[str] = field(default_factory=list)
     resources: dict[tuple[str, str], Deployed] = field(default_factory=dict)
+    #: Each stack's outputs, resolved: what ``describe-stacks`` answers.
+    outputs: dict[str, list[StackOutput]] = field(default_factory=dict)
 
     def state_machine(self) -> StateMachine:
         if len(self.state_machines) != 1:

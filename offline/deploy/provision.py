@@ -27,6 +27,7 @@ from offline.deploy.resources import CREATORS
 from offline.deploy.resources.compute import zip_directory
 from offline.deploy.resources.orchestration import without_escaped_quotes
 from offline.run.local_aws import LocalAws
+from offline.services.cloudformation import StackOutput, register_stacks
 from offline.services.codebuild import LocalCodeBuild
 from offline.services.iam.enforcement import Iam
 from offline.services.lambda_runtime import LambdaRuntime
@@ -80,7 +81,27 @@ class Provisioner:
         for stack in self.assembly.stacks:
             for logical_id in stack.resources:
                 self.ensure(stack, logical_id)
+        for stack in self.assembly.stacks:
+            self.deployment.outputs[stack.name] = self._outputs(stack)
+        register_stacks(account=self.aws.account, region=self.aws.region, stacks=self.deployment.outputs)
         return self.deployment
+
+    def _outputs(self, stack: StackArtifact) -> list[StackOutput]:
+        resolver = self.resolver(stack)
+        outputs = []
+        for key, output in stack.template.get("Outputs", {}).items():
+            if output.get("Condition") and not resolver.condition(output["Condition"]):
+                continue
+            export = output.get("Export", {}).get("Name")
+            outputs.append(
+                StackOutput(
+                    key=key,
+                    value=str(resolver.resolve(output["Value"])),
+                    description=output.get("Description"),
+                    export_name=str(resolver.resolve(export)) if export is not None else None,
+                )
+            )
+        return outputs
 
     def resolver(self, stack: StackArtifact) -> Resolver:
         parameters = {name: spec.get("Default") for name, spec in stack.template.get("Parameters", {}).items()}

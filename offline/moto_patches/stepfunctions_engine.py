@@ -11,13 +11,18 @@
   ``SageMaker.SageMakerException`` as in AWS, not ``sagemaker.sagemakerException``;
 * ``StateTaskServiceLambda._error_cause_from_client_error``: a Lambda API error other than
   throttling or a service fault is ``Lambda.AWSLambdaException`` with the error code in the
-  cause, as AWS reports an AccessDeniedException of the invoke.
+  cause, as AWS reports an AccessDeniedException of the invoke;
+* ``StepFunctionsParserBackend.start_execution``: an execution started without a name is
+  named with a UUID, as AWS does (Step Functions API Reference, "StartExecution": "If you
+  don't provide a name for the execution, Step Functions automatically generates a
+  universally unique identifier (UUID) as the execution name"); moto named it "None".
 """
 
 from __future__ import annotations
 
 import time
 import types
+import uuid
 from typing import Any
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
@@ -32,6 +37,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from offline.moto_patches._registry import original, patch
 from offline.run.active import current
@@ -53,6 +59,14 @@ def install() -> None:
         _ServiceErrorNames(state_task_service_aws_sdk._SERVICE_ERROR_NAMES, sagemaker="SageMaker"),
     )
     patch(StateTaskServiceLambda, "_error_cause_from_client_error", staticmethod(_lambda_error_cause))
+    patch(StepFunctionsParserBackend, "start_execution", _start_execution)
+
+
+def _start_execution(self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+    replaced = original(StepFunctionsParserBackend, "start_execution")
+    if not name and current() is not None:
+        name = str(uuid.uuid4())
+    return replaced(self, state_machine_arn, name, *args, **kwargs)
 
 
 def _state_task_service_for(service_name: str) -> Any:

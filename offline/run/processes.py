@@ -1,8 +1,9 @@
 """Child processes offline mode starts, and the guarantee that none outlives it.
 
 Training jobs and endpoint servers are subprocesses. Every one is registered here and
-stopped by ``stop_all`` (called in ``finally`` blocks), by ``atexit`` and by the SIGINT /
-SIGTERM handlers, so an interrupted ``make run`` leaves no orphan server holding a port.
+stopped by ``stop_all`` (called in ``finally`` blocks), by ``atexit`` and by the SIGTERM
+handler (SIGINT unwinds as KeyboardInterrupt through those ``finally`` blocks), so an
+interrupted ``make run`` leaves no orphan server holding a port.
 Each child gets its own process group so that stopping it also stops anything it forked.
 """
 
@@ -84,6 +85,9 @@ def stop_all() -> None:
 
 
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    if signum == signal.SIGINT:
+        # Ctrl-C: unwind normally, so the CLI can say what happened; its finally blocks stop the children.
+        raise KeyboardInterrupt
     stop_all()
     raise SystemExit(128 + signum)
 

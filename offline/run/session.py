@@ -3,8 +3,8 @@
 ``LocalPipeline`` is a context manager: entering starts moto (with offline mode's patches),
 the local SageMaker Runtime and the local REST API, and creates the synthesized
 resources; leaving stops every server and child process. ``run`` starts the pipeline the
-way production does (uploading a dataset under the data bucket's ``incoming/`` prefix)
-and follows the executions the uploads trigger until they end.
+way production does (uploading a dataset under the data bucket's ``incoming/`` prefix,
+its completion marker last) and follows the executions the markers trigger until they end.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
 
 from offline import moto_patches
 from offline.deploy.assembly import REPO_ROOT, Assembly
@@ -81,7 +83,8 @@ class ExecutionResult:
     arn: str
     status: str
     object_key: str
-    skip_reason: str | None = None
+    #: The execution it waited for in line, if it had to wait.
+    queued_behind: str | None = None
 
 
 @dataclass
@@ -95,7 +98,8 @@ class Probe:
 
 @dataclass
 class RunResult:
-    dataset: str
+    #: The datasets uploaded, in upload order.
+    datasets: list[str]
     executions: list[ExecutionResult]
     notifications: list[Notification]
     timings: list[StateTiming]
@@ -105,9 +109,14 @@ class RunResult:
     trigger_failures: list[str] = field(default_factory=list)
 
     @property
+    def dataset(self) -> str:
+        """The last dataset uploaded: the one serving when every execution succeeded."""
+        return self.datasets[-1]
+
+    @property
     def main(self) -> ExecutionResult:
-        """The execution that did the work: the one the overlap guard did not skip."""
-        return next((e for e in self.executions if e.skip_reason is None), self.executions[0])
+        """The last execution: it trained the last dataset (the others went before it in line)."""
+        return self.executions[-1]
 
     @property
     def succeeded(self) -> bool:
@@ -132,12 +141,14 @@ class LocalPipeline:
         fail_at: str | None = None,
         log: Log | None = None,
         max_wait_seconds: float = 2.0,
+        verbose: bool = False,
     ) -> None:
         self.assembly = assembly
         self.workdir = workdir
         self.faults = FaultPlan(fail_at)
         self.log: Log = log or Printer()
         self._max_wait = max_wait_seconds
+        self._verbose = verbose
         self._exit = contextlib.ExitStack()
         self._runs = 0
 
@@ -220,6 +231,7 @@ class LocalPipeline:
             authorize=self._authorize_invoke,
         )
         self._exit.callback(runtime.stop)
+        self.runtime_url: str = runtime.url
         os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime.url
         self.deployment: Deployment = Provisioner(
             assembly=self.assembly, aws=self.aws, lambdas=self.lambdas, codebuild=self.codebuild, iam=self.iam
@@ -228,7 +240,14 @@ class LocalPipeline:
         self.faults.validate(self.state_machine.definition)
         self.bridge = EventBridge(rules=self.deployment.rules, start_execution=self._start_target, log=self.log)
         self._exit.callback(self.bridge.stop)
-        self.progress = Progress(aws=self.aws, topics=self.deployment.topics, log=self.log)
+        self.progress = Progress(
+            aws=self.aws,
+            topics=self.deployment.topics,
+            log=self.log,
+            definition=self.state_machine.definition,
+            verbose=self._verbose,
+            notifications_log=self.workdir / "logs" / "notifications.log",
+        )
         proxy = self.deployment.lambda_with_handler(PROXY_HANDLER)
         self.api: Server = local_api(self.lambdas, proxy.function_name, port=ports().api)
         self._exit.callback(self.api.stop)
@@ -265,24 +284,22 @@ class LocalPipeline:
 
     # --- runs ----------------------------------------------------------------------------
 
-    def data_location(self) -> tuple[str, str]:
-        """(bucket, prefix) that the S3 trigger rule listens to, read from its EventPattern."""
+    def data_location(self) -> tuple[str, str, str]:
+        """(bucket, prefix, marker) of the S3 trigger rule, read from its EventPattern.
+
+        The rule matches ``<prefix>*/<marker>`` (a ``wildcard`` filter on the object key).
+        """
         for rule in self.deployment.rules:
             pattern = rule.event_pattern or {}
             if "aws.s3" in pattern.get("source", []):
                 detail = pattern.get("detail", {})
                 bucket = detail.get("bucket", {}).get("name", [None])[0]
-                prefix = next(
-                    (
-                        c["prefix"]
-                        for c in detail.get("object", {}).get("key", [])
-                        if isinstance(c, dict) and "prefix" in c
-                    ),
-                    "",
-                )
-                if bucket:
-                    return str(bucket), str(prefix)
-        raise RuntimeError("the app has no EventBridge rule on S3 'Object Created' events")
+                keys = detail.get("object", {}).get("key", [])
+                wildcard = next((c["wildcard"] for c in keys if isinstance(c, dict) and "wildcard" in c), None)
+                if bucket and isinstance(wildcard, str) and "*/" in wildcard:
+                    prefix, _star, marker = wildcard.partition("*/")
+                    return str(bucket), prefix, marker
+        raise RuntimeError("the app has no EventBridge rule on S3 'Object Created' events for <prefix>*/<marker>")
 
     def generate_dataset(self, name: str, *, rows: int, seed: int) -> Path:
         out = self.workdir / "datasets" / name
@@ -294,47 +311,70 @@ class LocalPipeline:
         )
         return out
 
-    def run(self, *, rows: int, seed: int, probe: bool = False) -> RunResult:
-        """Upload a new dataset (train + validation: two events) and follow what they start."""
-        self._runs += 1
-        dataset = f"dataset-{self._runs:02d}-seed{seed}"
-        started = time.monotonic()
-        files = self.generate_dataset(dataset, rows=rows, seed=seed)
-        bucket, prefix = self.data_location()
+    def upload_dataset(self, name: str, *, rows: int, seed: int) -> str:
+        """Generate a dataset and upload it as a user would: train, validation, then the marker.
+
+        Returns the marker's key: the object whose creation starts a run.
+        """
+        files = self.generate_dataset(name, rows=rows, seed=seed)
+        bucket, prefix, marker = self.data_location()
         s3 = self.aws.client("s3")
+        for channel in ("train", "validation"):
+            key = f"{prefix}{name}/{channel}/{channel}.csv"
+            s3.upload_file(str(files / f"{channel}.csv"), bucket, key)
+            self.log(f"uploaded s3://{bucket}/{key}")
+        marker_key = f"{prefix}{name}/{marker}"
+        s3.put_object(Bucket=bucket, Key=marker_key, Body=b"")
+        self.log(f"uploaded s3://{bucket}/{marker_key} (the dataset is complete)")
+        return marker_key
+
+    def run(self, *, rows: int, seed: int, probe: bool = False, datasets: int = 1) -> RunResult:
+        """Upload ``datasets`` datasets back to back and follow the executions they start.
+
+        More than one dataset exercises the line: the later ones land while the first
+        run is in progress and wait for it.
+        """
+        started = time.monotonic()
+        names: list[str] = []
         first_delivery = len(self.bridge.deliveries)
         first_failure = len(self.bridge.failures)
         first_notification = len(self.progress.notifications)
-        prober = _Prober(self.api.url, files / "test.csv") if probe else None
-        if prober is not None:
-            prober.start()
+        prober: _Prober | None = None
         try:
-            for channel in ("train", "validation"):
-                key = f"{prefix}{dataset}/{channel}/{channel}.csv"
-                s3.upload_file(str(files / f"{channel}.csv"), bucket, key)
-                self.log(f"uploaded s3://{bucket}/{key}")
-            self._wait_for_deliveries()
+            for index in range(datasets):
+                self._runs += 1
+                name = f"dataset-{self._runs:02d}-seed{seed + index}"
+                self.upload_dataset(name, rows=rows, seed=seed + index)
+                names.append(name)
+                if probe and prober is None:
+                    prober = _Prober(self.api.url, self.workdir / "datasets" / name / "test.csv")
+                    prober.start()
+                self._wait_for_deliveries()
+                for delivery in self.bridge.deliveries[first_delivery:]:
+                    self.progress.follow(delivery.execution_arn)
             deliveries = self.bridge.deliveries[first_delivery:]
             failures = self.bridge.failures[first_failure:]
             if not deliveries and not failures:
+                bucket, prefix, marker = self.data_location()
                 raise RuntimeError(
-                    f"no execution started: no EventBridge rule matched the uploads to s3://{bucket}/{prefix}{dataset}/"
+                    f"no execution started: no EventBridge rule matched s3://{bucket}/{prefix}{names[-1]}/{marker}"
                 )
-            for delivery in deliveries:
-                self.progress.follow(delivery.execution_arn)
-            self._follow_until_done()
+            self.wait_until_done()
         finally:
             if prober is not None:
                 prober.stop()
         self.progress.poll()
         executions = [
             ExecutionResult(
-                d.execution_arn, self.progress.status(d.execution_arn), d.object_key, self._skip_reason(d.execution_arn)
+                d.execution_arn,
+                self.progress.status(d.execution_arn),
+                d.object_key,
+                self._queued_behind(d.execution_arn),
             )
             for d in deliveries
         ]
         result = RunResult(
-            dataset=dataset,
+            datasets=names,
             executions=executions,
             trigger_failures=[f"rule {f.rule}: {f.reason}" for f in failures],
             notifications=self.progress.notifications[first_notification:],
@@ -352,7 +392,22 @@ class LocalPipeline:
         while not self.bridge.idle() and time.monotonic() < deadline:
             time.sleep(0.05)
 
-    def _follow_until_done(self) -> None:
+    def follow_new_executions(self) -> list[str]:
+        """Follow every execution of the state machine not followed yet: those started from
+        another shell (``make retrain``, ``aws stepfunctions start-execution``, an upload)."""
+        sfn = self.aws.client("stepfunctions")
+        new: list[tuple[Any, str]] = []
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine.arn):
+            for execution in page["executions"]:
+                if not self.progress.following(execution["executionArn"]):
+                    new.append((execution["startDate"], execution["executionArn"]))
+        arns = [arn for _started, arn in sorted(new)]
+        for arn in arns:
+            self.progress.follow(arn)
+        return arns
+
+    def wait_until_done(self) -> None:
+        """Show progress until no followed execution is running."""
         deadline = time.monotonic() + EXECUTION_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             self.progress.poll()
@@ -361,8 +416,9 @@ class LocalPipeline:
             time.sleep(0.25)
         raise TimeoutError(f"executions still running after {EXECUTION_TIMEOUT_SECONDS:.0f} s")
 
-    def _skip_reason(self, execution_arn: str) -> str | None:
-        """Initiate's ``skip_reason`` when the run was skipped by the overlap guard."""
+    def initiate_results(self, execution_arn: str) -> list[dict[str, Any]]:
+        """Every result Initiate returned in the execution: one per check while it waited in line."""
+        results: list[dict[str, Any]] = []
         sfn = self.aws.client("stepfunctions")
         for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
             for event in page["events"]:
@@ -371,9 +427,28 @@ class LocalPipeline:
                     continue
                 output = json.loads(details["output"])
                 payload = output.get("Payload", output) if isinstance(output, dict) else None
-                if isinstance(payload, dict) and "skip" in payload:
-                    return str(payload.get("skip_reason")) if payload.get("skip") else None
+                if isinstance(payload, dict) and "queued" in payload and "run_id" in payload:
+                    results.append(payload)
+        return results
+
+    def _queued_behind(self, execution_arn: str) -> str | None:
+        """The execution this one waited for in line (Initiate's ``queue.behind``), if it waited."""
+        for result in self.initiate_results(execution_arn):
+            if result.get("queued") and isinstance(result.get("queue"), dict):
+                return str(result["queue"].get("behind"))
         return None
+
+    def training_metrics(self, execution_arn: str) -> dict[str, float]:
+        """The final metrics of the execution's training job (empty if it trained nothing)."""
+        started = [r for r in self.initiate_results(execution_arn) if not r.get("queued")]
+        job = started[-1].get("names", {}).get("training_job") if started else None
+        if not job:
+            return {}
+        try:
+            described = self.aws.client("sagemaker").describe_training_job(TrainingJobName=job)
+        except ClientError:
+            return {}
+        return {m["MetricName"]: float(m["Value"]) for m in described.get("FinalMetricDataList") or []}
 
     # --- the API -------------------------------------------------------------------------
 

@@ -15,7 +15,8 @@ The lookup is ListEndpoints (by name) rather than DescribeEndpoint, because a mi
 endpoint is then an empty answer instead of an error: every error of an aws-sdk SageMaker
 task is ``SageMaker.SageMakerException``, so "not found" and "throttled" could not be told
 apart by a Retry or a Catch. After the create or update, a bounded loop waits for InService
-and checks that the live config is this run's (SageMaker rolls a failed update back).
+and checks that the live config is this run's (SageMaker rolls a failed update back); then
+old models and endpoint configs are cleaned up (``cleanup_step``) before the success notification.
 Every loop is bounded by the same budget of polls.
 """
 
@@ -30,6 +31,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from stacks.components.cleanup_step import clean_up_step
 from stacks.components.failure_route import FailureRoute, notify_step
 from stacks.components.task_retries import retry_transient
 
@@ -43,7 +45,7 @@ REPLACEABLE = ("Failed", "OutOfService")
 
 
 class EndpointDeployment(Construct):
-    """The chain from "find the endpoint" to "notify success"; ``start`` is its first state."""
+    """The chain from "find the endpoint" to "clean up, notify success"; ``start`` is its first state."""
 
     def __init__(
         self,
@@ -52,6 +54,7 @@ class EndpointDeployment(Construct):
         *,
         failure: FailureRoute,
         notify: lambda_.IFunction,
+        clean_up: lambda_.IFunction,
         endpoint_arn: str,
         sagemaker_task: SageMakerTask,
         poll_seconds: int,
@@ -69,7 +72,7 @@ class EndpointDeployment(Construct):
         self.update = sagemaker_task(
             "UpdateEndpoint", "updateEndpoint", {"Parameters": endpoint_parameters, "ResultPath": sfn.JsonPath.DISCARD}
         )
-        wait_for_live = self._wait_until_live(notify)
+        wait_for_live = self._wait_until_live(notify, clean_up)
         self.create.next(wait_for_live)
         self.update.next(wait_for_live)
         self.start = self._look_up_and_branch()
@@ -132,7 +135,7 @@ class EndpointDeployment(Construct):
 
     # --- after: wait for InService and check the live config --------------------------------
 
-    def _wait_until_live(self, notify: lambda_.IFunction) -> sfn.IChainable:
+    def _wait_until_live(self, notify: lambda_.IFunction, clean_up: lambda_.IFunction) -> sfn.IChainable:
         start_waiting = sfn.Pass(
             self, "StartWaiting", result=sfn.Result.from_object({"count": 0}), result_path="$.polls"
         )
@@ -143,11 +146,12 @@ class EndpointDeployment(Construct):
         notify_success = notify_step(self, "NotifySuccess", notify=notify, kind="success")
         retry_transient(notify_success, "lambda")
         notify_success.next(sfn.Succeed(self, "Deployed"))
+        clean_up_old = clean_up_step(self, "CleanUpOldVersions", function=clean_up, then=notify_success)
         verify = (
             sfn.Choice(self, "VerifyLiveConfig")
             .when(
                 sfn.Condition.string_equals_json_path("$.endpoint.EndpointConfigName", f"{RUN}.names.endpoint_config"),
-                notify_success,
+                clean_up_old,
             )
             .otherwise(
                 self._failure.fail_with(

@@ -22,7 +22,7 @@ DEFAULT_TIMEOUT = Duration.seconds(30)
 
 
 class PythonFunction(Construct):
-    """A Lambda from ``lambdas/<name>/app.py:handler`` with its own role, log group and tracing.
+    """A Lambda from ``lambdas/<name>/app.py:<handler>`` with its own role, log group and tracing.
 
     The role starts empty except for writing to the function's own log group
     (no ``AWSLambdaBasicExecutionRole``); callers add access with ``grant_*``.
@@ -42,6 +42,7 @@ class PythonFunction(Construct):
         log_key: kms.IKey | None = None,
         timeout: Duration = DEFAULT_TIMEOUT,
         memory_size: int = 256,
+        handler: str = "handler",
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -55,7 +56,7 @@ class PythonFunction(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Runs the {name} Lambda",
+            description=f"Runs the {name} Lambda" + ("" if handler == "handler" else f" ({handler})"),
         )
         self.log_group.grant_write(self.role)
         layer = lambda_.LayerVersion.from_layer_version_arn(
@@ -67,7 +68,7 @@ class PythonFunction(Construct):
             description=description,
             runtime=RUNTIME,
             architecture=lambda_.Architecture.X86_64,
-            handler=f"lambdas.{name}.app.handler",
+            handler=f"lambdas.{name}.app.{handler}",
             code=lambda_.Code.from_asset(**repo_subset_bundling([f"lambdas/{name}", *LAMBDA_SHARED_PATHS])),
             role=self.role,
             log_group=self.log_group,

@@ -8,6 +8,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from lambdas.initiate_pipeline.datasets import COMPLETION_MARKER
+
 DATA_PREFIX = "incoming/"
 
 
@@ -27,13 +29,15 @@ class RetrainingTriggers(Construct):
         self.new_data = events.Rule(
             self,
             "NewTrainingData",
-            description=f"Retrain when an object is created under s3://<data bucket>/{DATA_PREFIX}",
+            description=f"Retrain when a dataset is complete: {DATA_PREFIX}<dataset>/{COMPLETION_MARKER} is created",
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
                 detail_type=["Object Created"],
                 detail={
                     "bucket": {"name": [data_bucket.bucket_name]},
-                    "object": {"key": [{"prefix": DATA_PREFIX}]},
+                    # Only the marker: the data files before it must not start a run
+                    # ("wildcard" filter, EventBridge User Guide, "Content filtering in event patterns").
+                    "object": {"key": events.Match.wildcard(f"{DATA_PREFIX}*/{COMPLETION_MARKER}")},
                 },
             ),
             targets=[

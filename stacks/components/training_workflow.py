@@ -1,10 +1,12 @@
 """The retraining state machine, built from small named steps.
 
-Initiate → (skip if a run is in progress) → build both images in parallel
+Initiate → (wait in line while a run is in progress) → build both images in parallel
 (each skipped when ECR already has its source-hash tag) → train → create the
 model and the endpoint config → deploy it (``EndpointDeployment``: create,
 update or replace the endpoint by its status, wait until InService, check
-that the live config is this run's) → notify. Any failure goes through
+that the live config is this run's, then delete models and endpoint configs older
+than the last N, a step whose failure is reported but never fails the run) → notify.
+Any failure goes through
 :class:`FailureRoute`; retries follow ``stacks.components.task_retries``.
 
 The SageMaker steps are ``CustomState``s rather than the CDK task classes so
@@ -48,6 +50,7 @@ class TrainingWorkflow(Construct):
         config: EnvironmentConfig,
         initiate: lambda_.IFunction,
         notify: lambda_.IFunction,
+        clean_up: lambda_.IFunction,
         training_build: codebuild.IProject,
         inference_build: codebuild.IProject,
         sagemaker_role: iam.IRole,
@@ -63,16 +66,21 @@ class TrainingWorkflow(Construct):
 
         start = self._initiate(initiate)
         builds = self._build_images(training_build, inference_build)
+        # One run at a time: Initiate answers "queued" while an earlier run is in progress,
+        # and is asked again after a wait (lambdas/initiate_pipeline/queue.py).
+        wait_in_line = sfn.Wait(
+            self, "WaitInLine", time=sfn.WaitTime.duration(Duration.seconds(config.queue_poll_seconds))
+        )
         start.next(
-            sfn.Choice(self, "SkipIfRunInProgress")
-            .when(sfn.Condition.boolean_equals(f"{RUN}.skip", True), sfn.Succeed(self, "Skipped"))
+            sfn.Choice(self, "WaitIfRunInProgress")
+            .when(sfn.Condition.boolean_equals(f"{RUN}.queued", True), wait_in_line.next(start))
             .otherwise(builds)
         )
         (
             builds.next(self._train(artifacts_key))
             .next(self._create_model())
             .next(self._create_endpoint_config())
-            .next(self._deploy_endpoint(notify))
+            .next(self._deploy_endpoint(notify, clean_up))
         )
         self._failure.protect_all(start)
 
@@ -90,7 +98,9 @@ class TrainingWorkflow(Construct):
             definition_body=sfn.DefinitionBody.from_chainable(start),
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True,
-            timeout=Duration.seconds(config.training_max_runtime_seconds + poll_budget + 2 * 3600),
+            timeout=Duration.seconds(
+                config.queue_max_wait_seconds + config.training_max_runtime_seconds + poll_budget + 2 * 3600
+            ),
         )
         self._grant_sagemaker(name_prefix)
         # The failure route's fallback publishes straight to the encrypted topic (sns:Publish + its key).
@@ -246,13 +256,14 @@ class TrainingWorkflow(Construct):
             },
         )
 
-    def _deploy_endpoint(self, notify: lambda_.IFunction) -> sfn.IChainable:
+    def _deploy_endpoint(self, notify: lambda_.IFunction, clean_up: lambda_.IFunction) -> sfn.IChainable:
         config = self._config
         return EndpointDeployment(
             self,
             "Deploy",
             failure=self._failure,
             notify=notify,
+            clean_up=clean_up,
             endpoint_arn=self._endpoint_arn(),
             sagemaker_task=self._sagemaker_task,
             poll_seconds=config.endpoint_poll_seconds,

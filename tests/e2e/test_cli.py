@@ -45,10 +45,17 @@ def test_an_existing_assembly_runs_as_it_is_and_a_broken_endpoint_recovers_on_th
     assert "→ DeleteFailedEndpoint" in out
     assert "→ 200 " in out
     assert code == 0
-
-
-def test_a_directory_that_is_not_an_assembly_is_a_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert cli.main(["run", "--assembly", str(tmp_path)]) == 2
-    assert "is not a cloud assembly (it has no manifest.json)" in capsys.readouterr().out
+    # And the progress is compact: the states that do the work, not the Choice, Pass and Wait states
+    assert "→ Train (Task)" in out
+    assert "(Choice)" not in out
+    assert "(Pass)" not in out
+    # And the success notification is shown whole, its metrics included
+    success = out[out.index("SNS ▸ [FraudPipeline dev] run ") :]
+    success = success[success.index("deployed") :]
+    assert success.index("Metrics:") < success.index("Execution: https://")
+    assert "validation:roc_auc" in success.split("Execution: https://", 1)[0]
+    # And the summary ends with the model's metrics and where to look next
+    summary = out[out.rindex("model metrics (validation split):") :]
+    assert "validation:roc_auc:" in summary
+    assert summary.index("where to look next:") < summary.index("python -m offline run --serve")
+    assert f"{tmp_path}/logs/notifications.log" in summary

@@ -9,7 +9,13 @@ message naming one of its actions.
 
 Statements the sample leaves out are those offline mode does not evaluate (offline/README.md):
 log writes of Lambda and SageMaker, X-Ray, CloudWatch metrics, CodeBuild reports, the key of
-CodeBuild's (absent) artifacts, and the second CodeBuild role (identical to the first).
+CodeBuild's (absent) artifacts, and the second CodeBuild role (identical to the first); and those
+one run never needs: the clean-up's deletions (a first run has nothing old to delete; they are
+exercised, IAM enforced, by tests/e2e/test_version_cleanup.py) and the teardown custom resource's
+role (offline mode never deletes a stack; tests/unit/lambdas/test_sagemaker_cleanup.py runs it on moto).
+
+A clean-up that IAM refuses does not fail the run (its failure is reported in the success
+notification); the mutation still shows as the clean-up step's failed task, naming the action.
 """
 
 from __future__ import annotations
@@ -54,6 +60,13 @@ EXPECTATIONS: tuple[tuple[str, str, str, str, str | None], ...] = (
     (MACHINE, r"sns:Publish|kms:[\w*]+", "NotifyFailureFallback", "notify-failure", None),
     ("^InitiateRole", r"s3:[\w*]+|ssm:\w+|ecr:DescribeImages|sns:Publish|kms:[\w*]+", "Initiate", "run", None),
     ("^InitiateRole", r"states:ListExecutions", "Initiate", "run", None),
+    (
+        "^SageMakerCleanupPruneRole",
+        r"sagemaker:(ListEndpointConfigs|ListModels|DescribeEndpoint|DescribeEndpointConfig)",
+        "CleanUpOldVersions",
+        "run",
+        None,
+    ),
     ("^NotifyRole", r"sns:Publish|kms:[\w*]+", "NotifySuccess", "run", None),
     ("^NotifyRole", r"sagemaker:DescribeTrainingJob", "notification", "run", None),
     ("^PredictionsProxyRole", r"sagemaker:InvokeEndpoint", "predict", "run", None),
@@ -77,6 +90,7 @@ ORDER = (
     "CreateEndpointConfig",
     "CreateEndpoint",
     "CheckEndpoint",
+    "CleanUpOldVersions",
     "NotifySuccess",
     "notification",
     "predict",
@@ -128,6 +142,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def test_the_sample_covers_every_principal() -> None:
     principals = {c.statement.principal for c in cases()}
     for expected in (MACHINE, "InitiateRole", "NotifyRole", "PredictionsProxyRole", "TrainingImageBuildProjectRole"):
+        assert any(p.startswith(expected) for p in principals), expected
+    for expected in ("SageMakerCleanupPruneRole",):
         assert any(p.startswith(expected) for p in principals), expected
     for expected in ("SageMakerExecutionRole", "WorkflowStateMachineEventsRole", "topic policy", "key policy"):
         assert any(p.startswith(expected) for p in principals), expected

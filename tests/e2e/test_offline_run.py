@@ -1,13 +1,16 @@
 """``python -m offline run`` end to end: the synthesized app on a local AWS.
 
-The happy path runs the pipeline twice against one local AWS (the second run skips both
-builds and updates the endpoint in place while requests keep flowing); every failable Task
-state of the synthesized definition is then made to fail, each on a fresh local AWS.
+The happy path uploads one dataset, then two back to back, against one local AWS: the
+second of those lands while the first trains, waits in line, and is trained next; both skip
+the image builds and update the endpoint in place while requests keep flowing. Every
+failable Task state of the synthesized definition is then made to fail, each on a fresh
+local AWS.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,8 @@ ROWS = 1500
 
 #: States a run meets only while recovering from a broken endpoint; ``test_recovery`` fails them.
 RECOVERY_STATES = {"DeleteFailedEndpoint"}
+#: States whose failure does not fail the run (the model already serves); tests/e2e/test_version_cleanup.py.
+NON_FATAL_STATES = {"CleanUpOldVersions"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -37,7 +42,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         except SynthError:
             # Reported by the test itself (the fixture synthesizes again), not as a collection error.
             states = ["<synth failed>"]
-        metafunc.parametrize("failing_state", [s for s in states if s not in RECOVERY_STATES])
+        metafunc.parametrize(
+            "failing_state", [s for s in states if s not in RECOVERY_STATES and s not in NON_FATAL_STATES]
+        )
 
 
 def entered(result: RunResult) -> set[str]:
@@ -59,7 +66,7 @@ def happy(tmp_path_factory: pytest.TempPathFactory) -> HappyPath:
     with LocalPipeline(assembly, workdir=workdir, log=silent) as pipeline:
         first = pipeline.run(rows=ROWS, seed=1)
         prediction = pipeline.predict(workdir / "datasets" / first.dataset / "test.csv")
-        second = pipeline.run(rows=ROWS, seed=2, probe=True)
+        second = pipeline.run(rows=ROWS, seed=2, probe=True, datasets=2)
     return HappyPath(first, second, prediction, processes.running())
 
 
@@ -68,15 +75,29 @@ def test_the_first_run_succeeds_and_notifies_success(happy: HappyPath):
     assert any(n.subject.endswith("deployed") for n in happy.first.notifications)
 
 
-def test_the_second_upload_of_a_dataset_is_skipped_by_the_overlap_guard(happy: HappyPath):
-    # Given two uploads (train, validation) → two events → two executions
-    assert len(happy.first.executions) == 2
+def test_a_dataset_starts_one_execution_when_its_marker_lands(happy: HappyPath):
+    # Given train, validation and then the marker uploaded
+    # Then only the marker started an execution, and nothing failed on the way
+    (execution,) = happy.first.executions
+    assert execution.object_key == f"incoming/{happy.first.dataset}/_SUCCESS"
+    assert not [n for n in happy.first.notifications if "FAILED" in n.subject]
 
-    # Then the later one was skipped because the first was running
-    skipped = happy.first.executions[1]
-    assert skipped.status == "SUCCEEDED"
-    assert skipped.skip_reason is not None
-    assert skipped.skip_reason.startswith("skipped: run ")
+
+def test_a_dataset_landing_during_a_run_waits_in_line_and_is_trained_next(happy: HappyPath):
+    # Given two datasets completed back to back
+    first, second = happy.second.executions
+    assert [e.object_key for e in happy.second.executions] == [
+        f"incoming/{name}/_SUCCESS" for name in happy.second.datasets
+    ]
+    # Then the second waited for the first, and both trained and deployed
+    assert first.queued_behind is None
+    assert second.queued_behind == first.arn.rsplit(":", 1)[-1]
+    assert (first.status, second.status) == ("SUCCEEDED", "SUCCEEDED")
+    subjects = [n.subject for n in happy.second.notifications]
+    assert sum(subject.endswith("deployed") for subject in subjects) == 2
+    # And the wait was announced once, naming the dataset it will train on
+    (queued,) = [n for n in happy.second.notifications if " queued behind " in n.subject]
+    assert f"incoming/{happy.second.datasets[1]}/ (checked complete)" in queued.message
 
 
 def test_the_first_run_builds_both_images_and_creates_the_endpoint(happy: HappyPath):
@@ -134,11 +155,25 @@ def _find(definition: dict[str, Any], state: str) -> dict[str, Any]:
     raise KeyError(state)
 
 
+class Lines:
+    """A ``Log`` that keeps what a user would have read."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, text: str, at: Any = None) -> None:
+        self.lines += text.splitlines()
+
+
+STACK_TRACE_MARKS = ("stackTrace", "Traceback (most recent call last)", 'File "/')
+
+
 def test_a_fault_fails_the_run_with_a_notification_naming_the_state(
     assembly: Assembly, definition: dict[str, Any], workdir: Path, failing_state: str
 ):
     # Given a local AWS where the state fails the way AWS would
-    with LocalPipeline(assembly, workdir=workdir, fail_at=failing_state, log=silent) as pipeline:
+    log = Lines()
+    with LocalPipeline(assembly, workdir=workdir, fail_at=failing_state, log=log) as pipeline:
         # When a dataset arrives (a state only met on a redeploy, such as UpdateEndpoint,
         # needs a first successful run)
         result = pipeline.run(rows=ROWS, seed=3)
@@ -152,6 +187,13 @@ def test_a_fault_fails_the_run_with_a_notification_naming_the_state(
     named = {n.subject.split("FAILED at ", 1)[1].split(":", 1)[0] for n in failures}
     assert named & expected_names(definition, failing_state)
     assert processes.running() == []
+    # And no notification carries a stack trace
+    for note in result.notifications:
+        assert not [mark for mark in STACK_TRACE_MARKS if mark in note.message], note.message
+    # And the progress was compact, a failed state's line giving its reason rather than a JSON document
+    assert not [line for line in log.lines if line.endswith(("(Choice)", "(Pass)", "(Wait)"))]
+    for line in (line for line in log.lines if " ✗ " in line):
+        assert '{"' not in line, line
 
 
 class Recovery:
@@ -201,7 +243,8 @@ def test_the_next_run_recovers_and_serves(recovery: Recovery):
 
 def test_when_the_notifier_fails_the_fallback_names_the_state_that_failed_first(assembly: Assembly, workdir: Path):
     # Given the notify Lambda fails (which only happens after another failure: Initiate's here)
-    with LocalPipeline(assembly, workdir=workdir, fail_at="NotifyFailure", log=silent) as pipeline:
+    log = Lines()
+    with LocalPipeline(assembly, workdir=workdir, fail_at="NotifyFailure", log=log, verbose=True) as pipeline:
         assert pipeline.faults.also_failing == "Initiate"
         result = pipeline.run(rows=ROWS, seed=8)
     # Then the plain fallback still reaches people, naming Initiate and its error, and the run fails
@@ -212,6 +255,8 @@ def test_when_the_notifier_fails_the_fallback_names_the_state_that_failed_first(
     assert "Traceback" not in fallback.message
     assert "stackTrace" not in fallback.message
     assert processes.running() == []
+    # And with verbose, the Pass and Choice states of the error path are shown too
+    assert [line for line in log.lines if line.endswith("→ InitiateFailed (Pass)")]
 
 
 def test_an_unknown_fail_at_state_lists_the_valid_ones(assembly: Assembly, workdir: Path):
@@ -284,3 +329,29 @@ def test_a_second_training_job_of_the_same_name_is_resource_in_use(assembly: Ass
         with pytest.raises(ClientError) as raised:
             sagemaker.create_training_job(**job)
         assert raised.value.response["Error"]["Code"] == "ResourceInUse"
+
+
+def test_a_marker_on_an_incomplete_dataset_fails_once_with_one_clear_notification(assembly: Assembly, workdir: Path):
+    # Given a dataset whose validation files were never uploaded, marked complete anyway
+    with LocalPipeline(assembly, workdir=workdir, log=silent) as pipeline:
+        files = pipeline.generate_dataset("half", rows=ROWS, seed=9)
+        bucket, prefix, marker = pipeline.data_location()
+        s3 = pipeline.aws.client("s3")
+        s3.upload_file(str(files / "train.csv"), bucket, f"{prefix}half/train/train.csv")
+        s3.put_object(Bucket=bucket, Key=f"{prefix}half/{marker}", Body=b"")
+        # When the marker's run goes
+        deadline = time.monotonic() + 30
+        started = pipeline.follow_new_executions()
+        while not started and time.monotonic() < deadline:
+            time.sleep(0.1)
+            started = pipeline.follow_new_executions()
+        pipeline.wait_until_done()
+        statuses = [pipeline.progress.status(arn) for arn in started]
+        notifications = list(pipeline.progress.notifications)
+    # Then one execution failed at Initiate, and one notification says what to upload, without a trace
+    assert statuses == ["FAILED"]
+    (note,) = notifications
+    assert note.subject == "[FraudPipeline dev] FAILED at Initiate: DatasetError"
+    assert f"Reason:  dataset s3://{bucket}/{prefix}half/ is marked complete but has no objects under" in note.message
+    assert f"s3://{bucket}/{prefix}half/validation/" in note.message
+    assert not [mark for mark in STACK_TRACE_MARKS if mark in note.message], note.message

@@ -51,6 +51,9 @@ def test_unknown_environment_lists_the_known_ones() -> None:
         ({"removal_policy": "snapshot"}, "environments.dev.removal_policy"),
         ({"region": "mars-1"}, "environments.dev.region"),
         ({"instance_typo": "ml.m5.large"}, "environments.dev.instance_typo"),
+        ({"keep_last_versions": 0}, "environments.dev.keep_last_versions: Input should be greater than or equal to 1"),
+        ({"keep_last_versions": "all"}, "environments.dev.keep_last_versions: Input should be a valid integer"),
+        ({"queue_poll_seconds": 10}, "allows 8640 checks while waiting in line; keep it at most 1440"),
         (
             {"api_gateway_cloudwatch_role": "maybe"},
             "environments.dev.api_gateway_cloudwatch_role: Input should be 'create' or 'external'",
@@ -72,3 +75,10 @@ def test_config_is_frozen() -> None:
     config = load_environment(CDK_CONTEXT, "dev")
     with pytest.raises(ValueError, match="frozen"):
         config.name = "other"
+
+
+def test_clean_up_keeps_three_versions_unless_told_otherwise() -> None:
+    context = _context()
+    del context["environments"]["dev"]["keep_last_versions"]
+    assert load_environment(context, "dev").keep_last_versions == 3
+    assert load_environment(_context(keep_last_versions=7), "dev").keep_last_versions == 7

@@ -139,11 +139,16 @@ def test_pass_role_is_only_for_the_sagemaker_role_and_only_to_sagemaker(dev: Syn
 
 def test_sagemaker_permissions_are_scoped_to_the_environment(dev: Synthesized) -> None:
     sagemaker = [s for s in _statements(dev.pipeline) if any(a.startswith("sagemaker:") for a in _actions(s))]
-    # ListEndpoints is the one SageMaker action AWS authorizes on "*" only (it lists names); the
-    # policy minimizer may merge it with other star-only actions, never with a scoped one.
+    # The List* actions are the SageMaker actions AWS authorizes on "*" only (they list names): the state
+    # machine's lookup and the clean-up's listings. The policy minimizer may merge them with other star-only
+    # actions, never with a scoped one.
     on_star = [s for s in sagemaker if s["Resource"] == "*"]
     scoped = [s for s in sagemaker if s["Resource"] != "*"]
-    assert [a for s in on_star for a in _actions(s) if a.startswith("sagemaker:")] == ["sagemaker:listEndpoints"]
+    assert {a for s in on_star for a in _actions(s) if a.startswith("sagemaker:")} == {
+        "sagemaker:listEndpoints",
+        "sagemaker:ListEndpointConfigs",
+        "sagemaker:ListModels",
+    }
     assert all(a.lower() in {x.lower() for x in ACTIONS_REQUIRING_STAR} for s in on_star for a in _actions(s))
     resources = json.dumps([s["Resource"] for s in scoped])
     assert "training-job/fraud-dev-*" in resources
@@ -205,7 +210,12 @@ def test_pinned_region_resolves_the_base_image_at_synth(tmp_path: Any) -> None:
 def test_lambdas_are_traced_python_functions_with_their_own_log_groups(dev: Synthesized) -> None:
     functions = dev.pipeline.find_resources("AWS::Lambda::Function")
     handlers = {f["Properties"]["Handler"] for f in functions.values()}
-    assert handlers == {"lambdas.initiate_pipeline.app.handler", "lambdas.notify.app.handler"}
+    assert handlers == {
+        "lambdas.initiate_pipeline.app.handler",
+        "lambdas.notify.app.handler",
+        "lambdas.sagemaker_cleanup.app.handler",
+        "lambdas.sagemaker_cleanup.app.teardown_handler",
+    }
     for function in functions.values():
         properties = function["Properties"]
         assert properties["TracingConfig"] == {"Mode": "Active"}
@@ -224,6 +234,8 @@ def test_initiate_gets_its_settings_and_source_hashes(dev: Synthesized) -> None:
     assert variables["DATA_PREFIX"] == "incoming/"
     assert variables["ENDPOINT_NAME"] == "fraud-detector-dev"
     assert variables["NAME_PREFIX"] == "fraud-dev-"
+    assert variables["QUEUE_POLL_SECONDS"] == str(dev.config.queue_poll_seconds)
+    assert variables["QUEUE_MAX_WAIT_SECONDS"] == str(dev.config.queue_max_wait_seconds)
     assert len(variables["TRAINING_SOURCE_HASH"]) == 64
     assert variables["TRAINING_SOURCE_HASH"] != variables["INFERENCE_SOURCE_HASH"]
 
@@ -248,13 +260,14 @@ def test_state_machine_logs_everything_and_is_traced(dev: Synthesized) -> None:
     )
 
 
-def test_new_data_under_incoming_starts_the_state_machine_saying_why(dev: Synthesized) -> None:
+def test_a_completed_dataset_starts_the_state_machine_saying_why(dev: Synthesized) -> None:
     rules = dev.pipeline.find_resources("AWS::Events::Rule", {"Properties": {"EventPattern": Match.any_value()}})
     (rule,) = rules.values()
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["source"] == ["aws.s3"]
     assert pattern["detail-type"] == ["Object Created"]
-    assert pattern["detail"]["object"] == {"key": [{"prefix": "incoming/"}]}
+    # Only a dataset's completion marker, never its data files, starts a run
+    assert pattern["detail"]["object"] == {"key": [{"wildcard": "incoming/*/_SUCCESS"}]}
     (target,) = rule["Properties"]["Targets"]
     assert "StateMachine" in json.dumps(target["Arn"])
     transformer = target["InputTransformer"]

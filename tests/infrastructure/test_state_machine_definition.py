@@ -263,18 +263,23 @@ def test_failed_endpoint_is_an_error_and_in_service_is_verified_against_this_run
     (same_config,) = states["VerifyLiveConfig"]["Choices"]
     assert same_config["Variable"] == "$.endpoint.EndpointConfigName"
     assert same_config["StringEqualsPath"] == "$.run.names.endpoint_config"
-    assert same_config["Next"] == "NotifySuccess"
+    # A verified deploy cleans up old versions (whatever that step's outcome), then notifies success
+    assert same_config["Next"] == "CleanUpOldVersions"
+    assert states["CleanUpOldVersions"]["Next"] == "NotifySuccess"
     assert states["VerifyLiveConfig"]["Default"] == "EndpointRolledBack"
     assert states["NotifySuccess"]["Next"] == "Deployed"
 
 
-def test_a_run_in_progress_ends_the_new_execution_early(definition: dict[str, Any]) -> None:
+def test_a_run_in_progress_makes_the_new_execution_wait_in_line(dev: Any, definition: dict[str, Any]) -> None:
     states = definition["States"]
-    assert states["Initiate"]["Next"] == "SkipIfRunInProgress"
-    (skip,) = states["SkipIfRunInProgress"]["Choices"]
-    assert skip == {"Variable": "$.run.skip", "BooleanEquals": True, "Next": "Skipped"}
-    assert states["Skipped"]["Type"] == "Succeed"
-    assert states["SkipIfRunInProgress"]["Default"] == "BuildImages"
+    # Initiate answers "queued" while another run is in progress ...
+    assert states["Initiate"]["Next"] == "WaitIfRunInProgress"
+    (queued,) = states["WaitIfRunInProgress"]["Choices"]
+    assert queued == {"Variable": "$.run.queued", "BooleanEquals": True, "Next": "WaitInLine"}
+    assert states["WaitIfRunInProgress"]["Default"] == "BuildImages"
+    # ... and is asked again after the configured wait, with the whole state (so it sees $.run)
+    assert states["WaitInLine"] == {"Type": "Wait", "Seconds": dev.config.queue_poll_seconds, "Next": "Initiate"}
+    assert states["Initiate"]["Parameters"]["input.$"] == "$"
 
 
 def test_each_image_build_is_skipped_when_its_tag_exists(definition: dict[str, Any]) -> None:

@@ -39,6 +39,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task im
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.sts.models import STSBackend
 
 from offline.moto_patches._registry import unpatched
@@ -201,6 +202,14 @@ def test_every_module_that_makes_task_clients_imports_boto_client_for(module: st
 
 def test_lambda_integration_names_client_errors_in_one_static_method():
     assert parameters(unpatched(StateTaskServiceLambda, "_error_cause_from_client_error")) == ["client_error"]
+
+
+def test_executions_are_started_with_the_name_as_second_argument():
+    assert parameters(unpatched(StepFunctionsParserBackend, "start_execution"))[:3] == [
+        "self",
+        "state_machine_arn",
+        "name",
+    ]
 
 
 def test_s3_asks_the_bucket_for_its_policy_decision():

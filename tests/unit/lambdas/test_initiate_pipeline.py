@@ -15,9 +15,12 @@ from moto import mock_aws
 from lambdas.common.settings import ConfigurationError
 from lambdas.initiate_pipeline import app
 from lambdas.initiate_pipeline.datasets import DatasetError, newest_dataset_prefix
-from lambdas.initiate_pipeline.logic import Clients, PipelineConfigError, image_tag, initiate, repository_name
-from lambdas.initiate_pipeline.models import InitiateEvent, InitiateSettings
+from lambdas.initiate_pipeline.errors import PipelineConfigError
+from lambdas.initiate_pipeline.images import image_tag, repository_name
+from lambdas.initiate_pipeline.logic import Clients, initiate
+from lambdas.initiate_pipeline.models import InitiateEvent, InitiateSettings, PreviousAttempt, QueuePosition
 from lambdas.initiate_pipeline.naming import SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN, sagemaker_name
+from lambdas.initiate_pipeline.queue import QueueTimeoutError
 from tests.unit.lambdas.conftest import ACCOUNT, REGION, FakeLambdaContext, load_event
 
 DATA_BUCKET = "fraud-data-dev"
@@ -65,8 +68,10 @@ class World:
         self.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=body.encode())
 
     def put_dataset(self, name: str) -> None:
+        """A complete dataset: both channels, then its completion marker."""
         self.put(f"incoming/{name}/train/part-0001.csv")
         self.put(f"incoming/{name}/validation/part-0001.csv")
+        self.put(f"incoming/{name}/_SUCCESS", "")
 
     def push_image(self, repository_uri: str, tag: str) -> None:
         self.ecr.put_image(repositoryName=repository_name(repository_uri), imageManifest=MANIFEST, imageTag=tag)
@@ -152,8 +157,8 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         yield World(s3, ssm, ecr, sfn, sns, sqs, queue_url, machine_arn, training_uri, inference_uri)
 
 
-def _initiate(world: World, event: InitiateEvent) -> Any:
-    return initiate(event, InitiateSettings.from_env(), world.clients())
+def _initiate(world: World, event: InitiateEvent, now: datetime | None = None) -> Any:
+    return initiate(event, InitiateSettings.from_env(), world.clients(), now=now)
 
 
 # --- names and ids ---------------------------------------------------------------------------------
@@ -217,8 +222,8 @@ def test_result_carries_locations_console_link_and_output_uri(world: World) -> N
     # When the run is initiated
     result = _initiate(world, event)
     # Then it points at the dataset's channels, the execution's console page and the artifacts bucket
-    assert result.skip is False
-    assert result.skip_reason is None
+    assert result.queued is False
+    assert result.queue is None
     assert result.execution_arn == event.execution.id
     assert result.console_url == (
         f"https://{REGION}.console.aws.amazon.com/states/home?region={REGION}"
@@ -247,16 +252,18 @@ def test_s3_trigger_trains_on_the_dataset_holding_the_new_object(world: World) -
     assert result.data.prefix == "incoming/2026-11-01/"
 
 
-def test_schedule_trains_on_the_dataset_with_the_most_recent_object() -> None:
-    # Given a listing where the lexically first dataset holds the newest object
+def test_schedule_trains_on_the_dataset_completed_last() -> None:
+    # Given a listing where one dataset got newer data files but an older marker, and one has no marker
     moment = datetime(2026, 11, 23, tzinfo=UTC)
     pages = [
         {
             "Contents": [
-                {"Key": "incoming/b-old/train/x.csv", "LastModified": moment - timedelta(days=2)},
-                {"Key": "incoming/a-new/train/x.csv", "LastModified": moment - timedelta(days=3)},
-                {"Key": "incoming/a-new/validation/x.csv", "LastModified": moment},
-                {"Key": "incoming/stray.csv", "LastModified": moment + timedelta(days=1)},
+                {"Key": "incoming/b-old/train/x.csv", "LastModified": moment + timedelta(days=2)},
+                {"Key": "incoming/b-old/_SUCCESS", "LastModified": moment - timedelta(days=2)},
+                {"Key": "incoming/a-new/validation/x.csv", "LastModified": moment - timedelta(days=3)},
+                {"Key": "incoming/a-new/_SUCCESS", "LastModified": moment},
+                {"Key": "incoming/c-uploading/train/x.csv", "LastModified": moment + timedelta(days=3)},
+                {"Key": "incoming/_SUCCESS", "LastModified": moment + timedelta(days=1)},
             ]
         }
     ]
@@ -271,8 +278,22 @@ def test_schedule_trains_on_the_dataset_with_the_most_recent_object() -> None:
 
     # When the newest dataset is chosen
     prefix = newest_dataset_prefix(S3(), DATA_BUCKET, "incoming/")
-    # Then it is the one whose newest object is the most recent (loose files are ignored)
+    # Then it is the one whose marker is the most recent; a folder still uploading is not a candidate
     assert prefix == "incoming/a-new/"
+
+
+def test_the_marker_is_not_part_of_the_data_version(world: World) -> None:
+    # Given a run on a dataset
+    world.put_dataset("2026-11-01")
+    first = _initiate(world, world.own_event("run-1"))
+    world.sfn.stop_execution(executionArn=first.execution_arn)
+    # When only the marker is uploaded again (a re-run of the same data)
+    world.put("incoming/2026-11-01/_SUCCESS", "")
+    second = _initiate(world, world.own_event("run-2"))
+    # Then the data version is unchanged
+    assert first.data is not None
+    assert second.data is not None
+    assert first.data.version == second.data.version
 
 
 def test_data_version_is_stable_while_the_data_is_unchanged(world: World) -> None:
@@ -304,15 +325,28 @@ def test_data_version_changes_when_an_object_is_overwritten(world: World) -> Non
 
 
 def test_missing_validation_channel_fails_naming_bucket_and_prefix(world: World) -> None:
-    # Given a dataset with training data only
+    # Given a dataset marked complete that holds training data only
     world.put("incoming/2026-11-01/train/part-0001.csv")
-    event = world.own_event("run-1")
+    world.put("incoming/2026-11-01/_SUCCESS", "")
+    event = world.own_event("run-1", kind="s3")
     # When the run is initiated
     with pytest.raises(DatasetError) as raised:
         _initiate(world, event)
     # Then the error says which channel is missing where, and nothing was announced as started
     assert f"s3://{DATA_BUCKET}/incoming/2026-11-01/validation/" in str(raised.value)
+    assert "marked complete" in str(raised.value)
     assert world.published() == []
+
+
+def test_a_scheduled_run_ignores_a_dataset_still_uploading(world: World) -> None:
+    # Given a complete dataset and a newer one whose marker has not arrived yet
+    world.put_dataset("2026-11-01")
+    world.put("incoming/2026-11-08/train/part-0001.csv")
+    # When a scheduled run picks the newest dataset
+    result = _initiate(world, world.own_event("run-1"))
+    # Then it trains on the complete one
+    assert result.data is not None
+    assert result.data.prefix == "incoming/2026-11-01/"
 
 
 def test_empty_data_prefix_fails_naming_bucket_and_prefix(world: World) -> None:
@@ -321,8 +355,9 @@ def test_empty_data_prefix_fails_naming_bucket_and_prefix(world: World) -> None:
     # When a scheduled run is initiated
     with pytest.raises(DatasetError) as raised:
         _initiate(world, event)
-    # Then the error names the place it looked
+    # Then the error names the place it looked and the marker it looked for
     assert f"s3://{DATA_BUCKET}/incoming/" in str(raised.value)
+    assert "_SUCCESS" in str(raised.value)
 
 
 def test_s3_object_outside_a_dataset_folder_fails(world: World) -> None:
@@ -337,30 +372,38 @@ def test_s3_object_outside_a_dataset_folder_fails(world: World) -> None:
     assert "train/" in str(raised.value)
 
 
-def test_s3_trigger_decodes_the_url_encoded_key_eventbridge_sends(world: World) -> None:
-    # Given a dataset whose new file's name holds a space and parentheses
+def test_an_s3_event_for_a_data_file_is_not_taken_for_a_marker(world: World) -> None:
+    # Given a run started by hand with the key of a data file rather than the marker
+    world.put_dataset("2026-11-01")
+    event = world.own_event("run-1", kind="s3", object_key="incoming/2026-11-01/train/part-0001.csv")
+    # When the run is initiated
+    with pytest.raises(DatasetError) as raised:
+        _initiate(world, event)
+    # Then it says which key starts a run
+    assert f"expected s3://{DATA_BUCKET}/incoming/<dataset>/_SUCCESS" in str(raised.value)
+
+
+def test_files_whose_names_need_url_encoding_are_part_of_the_dataset(world: World) -> None:
+    # Given a dataset whose validation file's name holds a space and parentheses
     world.put("incoming/2026-11-01_v1.2/train/part-0001.csv")
     world.put("incoming/2026-11-01_v1.2/validation/part 0001 (copy).csv")
-    # And the S3 event carrying its key URL-encoded, as S3 sends object keys to EventBridge
-    event = world.own_event(
-        "run-1", kind="s3", object_key="incoming/2026-11-01_v1.2/validation/part+0001+%28copy%29.csv"
-    )
+    world.put("incoming/2026-11-01_v1.2/_SUCCESS", "")
+    event = world.own_event("run-1", kind="s3", object_key="incoming/2026-11-01_v1.2/_SUCCESS")
     # When the run is initiated
     result = _initiate(world, event)
-    # Then the run knows the object by its real key and trains on the dataset holding it
-    assert event.input.object_key == "incoming/2026-11-01_v1.2/validation/part 0001 (copy).csv"
+    # Then it trains on that dataset, and the started notification names the marker
     assert result.data is not None
     assert result.data.prefix == "incoming/2026-11-01_v1.2/"
     [message] = world.published()
-    assert f"s3://{DATA_BUCKET}/incoming/2026-11-01_v1.2/validation/part 0001 (copy).csv" in message["Message"]
+    assert f"s3://{DATA_BUCKET}/incoming/2026-11-01_v1.2/_SUCCESS" in message["Message"]
 
 
 @pytest.mark.parametrize(
     ("event_key", "real_key"),
     [
-        ("incoming/nov+2026/train/part-0001.csv", "incoming/nov 2026/train/part-0001.csv"),
-        ("incoming/a%2Bb/train/part-0001.csv", "incoming/a+b/train/part-0001.csv"),
-        ("incoming/donn%C3%A9es/train/part-0001.csv", "incoming/données/train/part-0001.csv"),
+        ("incoming/nov+2026/_SUCCESS", "incoming/nov 2026/_SUCCESS"),
+        ("incoming/a%2Bb/_SUCCESS", "incoming/a+b/_SUCCESS"),
+        ("incoming/donn%C3%A9es/_SUCCESS", "incoming/données/_SUCCESS"),
     ],
 )
 def test_s3_dataset_name_outside_the_allowed_characters_is_rejected(
@@ -368,8 +411,7 @@ def test_s3_dataset_name_outside_the_allowed_characters_is_rejected(
 ) -> None:
     # Given a complete dataset whose folder name holds a character outside [A-Za-z0-9._-]
     dataset = real_key.split("/")[1]
-    world.put(f"incoming/{dataset}/train/part-0001.csv")
-    world.put(f"incoming/{dataset}/validation/part-0001.csv")
+    world.put_dataset(dataset)
     event = world.own_event("run-1", kind="s3", object_key=event_key)
     # When the run is initiated
     with pytest.raises(DatasetError) as raised:
@@ -487,7 +529,7 @@ def test_started_notification_describes_the_run(world: World) -> None:
     assert message["Subject"] == f"[FraudPipeline dev] run {result.run_id} started"
     body = message["Message"]
     assert result.run_id in body
-    assert f"s3 (new object s3://{DATA_BUCKET}/incoming/2026-11-01/validation/part-0001.csv)" in body
+    assert f"s3 (new object s3://{DATA_BUCKET}/incoming/2026-11-01/_SUCCESS)" in body
     assert "new data arrived" in body
     assert f"s3://{DATA_BUCKET}/incoming/2026-11-01/" in body
     assert result.data is not None
@@ -498,33 +540,148 @@ def test_started_notification_describes_the_run(world: World) -> None:
     assert result.console_url in body
 
 
-def test_run_is_skipped_while_an_earlier_execution_is_running(world: World) -> None:
+def test_a_run_waits_in_line_while_an_earlier_execution_is_running(world: World) -> None:
     # Given an execution that started a minute before this one and is still RUNNING
     world.put_dataset("2026-11-01")
     earlier = world.start_execution("earlier-run")
     mine = world.start_execution("my-run")
+    now = earlier["startDate"] + timedelta(minutes=5)
     event = world.event(mine, earlier["startDate"] + timedelta(minutes=1))
-    # When this run is initiated
-    result = _initiate(world, event)
-    # Then it skips, says why, and announces the skip instead of a start
-    assert result.skip is True
-    assert result.skip_reason == "skipped: run earlier-run in progress"
+    # When this scheduled run is initiated
+    result = _initiate(world, event, now=now)
+    # Then it waits in line behind the earlier run and looks nothing else up yet
+    assert result.queued is True
+    assert result.queue == QueuePosition(behind="earlier-run", ahead=1, since=now)
     assert result.data is None
+    assert result.code is None
+    # And it says so once: behind whom, since when, and what it will train on
     [message] = world.published()
-    assert "skipped" in message["Subject"]
-    assert "skipped: run earlier-run in progress" in message["Message"]
+    assert message["Subject"] == f"[FraudPipeline dev] run {result.run_id} queued behind earlier-run"
+    body = message["Message"]
+    assert "Starts:           when run earlier-run ends (started " in body
+    assert "5 min ago); checked every 60 s" in body
+    assert f"the newest complete dataset under s3://{DATA_BUCKET}/incoming/ when the run starts" in body
+
+
+def test_a_dataset_landing_during_a_run_is_queued_with_its_name(world: World) -> None:
+    # Given a run in progress and a second dataset completed meanwhile
+    world.put_dataset("2026-11-01")
+    world.put_dataset("2026-11-08")
+    earlier = world.start_execution("earlier-run")
+    mine = world.start_execution("my-run")
+    event = world.event(mine, earlier["startDate"] + timedelta(minutes=1), kind="s3")
+    event.input.object_key = "incoming/2026-11-08/_SUCCESS"
+    # When its marker's run is initiated
+    result = _initiate(world, event)
+    # Then it is queued, its dataset already checked, and the notification names that dataset
+    assert result.queued is True
+    assert result.data is not None
+    assert result.data.prefix == "incoming/2026-11-08/"
+    [message] = world.published()
+    assert f"Will train on:    s3://{DATA_BUCKET}/incoming/2026-11-08/ (checked complete)" in message["Message"]
+
+
+def test_a_malformed_dataset_fails_at_once_instead_of_waiting(world: World) -> None:
+    # Given a run in progress and a marker whose dataset has no validation data
+    world.put("incoming/2026-11-08/train/part-0001.csv")
+    world.put("incoming/2026-11-08/_SUCCESS", "")
+    earlier = world.start_execution("earlier-run")
+    mine = world.start_execution("my-run")
+    event = world.event(mine, earlier["startDate"] + timedelta(minutes=1), kind="s3")
+    event.input.object_key = "incoming/2026-11-08/_SUCCESS"
+    # When the marker's run is initiated
+    # Then it fails on the dataset, and announces nothing (the failure route sends the one notification)
+    with pytest.raises(DatasetError, match="validation/"):
+        _initiate(world, event)
+    assert world.published() == []
+
+
+def _waiting_again(event: InitiateEvent, queue: QueuePosition) -> InitiateEvent:
+    """The payload of the next check: the state machine passes back the previous ``$.run``."""
+    return event.model_copy(
+        update={"input": event.input.model_copy(update={"run": PreviousAttempt(queued=True, queue=queue)})}
+    )
+
+
+def test_a_waiting_run_announces_itself_once_and_keeps_its_place(world: World) -> None:
+    # Given a run that already waited in line once
+    world.put_dataset("2026-11-01")
+    earlier = world.start_execution("earlier-run")
+    mine = world.start_execution("my-run")
+    since = earlier["startDate"] + timedelta(minutes=1)
+    event = _waiting_again(world.event(mine, since), QueuePosition(behind="earlier-run", ahead=1, since=since))
+    # When it checks again ten minutes later
+    result = _initiate(world, event, now=since + timedelta(minutes=10))
+    # Then it still waits, since the same moment, and sends nothing new
+    assert result.queued is True
+    assert result.queue is not None
+    assert result.queue.since == since
+    assert world.published() == []
+
+
+def test_a_waiting_run_starts_when_the_run_ahead_ends(world: World) -> None:
+    # Given a run waiting behind one that has now finished
+    world.put_dataset("2026-11-01")
+    earlier = world.start_execution("earlier-run")
+    mine = world.start_execution("my-run")
+    since = earlier["startDate"] + timedelta(minutes=1)
+    event = _waiting_again(world.event(mine, since), QueuePosition(behind="earlier-run", ahead=1, since=since))
+    world.sfn.stop_execution(executionArn=earlier["executionArn"])
+    # When it checks again
+    result = _initiate(world, event)
+    # Then it starts: data, code and settings looked up, and a "started" notification sent
+    assert result.queued is False
+    assert result.queue is None
+    assert result.data is not None
+    assert result.code is not None
+    [message] = world.published()
+    assert message["Subject"].endswith("started")
+
+
+def test_a_run_that_waited_too_long_gives_up_saying_why(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a run that has waited a day behind one that is still running
+    monkeypatch.setenv("QUEUE_MAX_WAIT_SECONDS", "86400")
+    world.put_dataset("2026-11-01")
+    earlier = world.start_execution("earlier-run")
+    mine = world.start_execution("my-run")
+    since = earlier["startDate"] + timedelta(minutes=1)
+    event = _waiting_again(world.event(mine, since), QueuePosition(behind="earlier-run", ahead=1, since=since))
+    # When it checks again after more than a day
+    # Then it gives up, naming the run ahead and the setting
+    with pytest.raises(QueueTimeoutError, match=r"24 h 1 min in line behind run earlier-run.*QUEUE_MAX_WAIT_SECONDS"):
+        _initiate(world, event, now=since + timedelta(days=1, minutes=1))
+
+
+def test_runs_wait_in_the_order_they_started(world: World) -> None:
+    # Given one run in progress and one already waiting (names in start order, should times tie)
+    world.put_dataset("2026-11-01")
+    running = world.start_execution("a-running")
+    waiting = world.start_execution("b-waiting")
+    mine = world.start_execution("c-mine")
+    now = mine["startDate"] + timedelta(minutes=3)
+    # When the latest run is initiated
+    result = _initiate(world, world.event(mine, mine["startDate"]), now=now)
+    # Then it is second in line, behind the running one
+    assert result.queue is not None
+    assert (result.queue.behind, result.queue.ahead) == (running["name"], 2)
+    [message] = world.published()
+    assert "then 1 more waiting run;" in message["Message"]
+    # And the waiting one is first in line
+    first = _initiate(world, world.event(waiting, waiting["startDate"]), now=now)
+    assert first.queue is not None
+    assert (first.queue.behind, first.queue.ahead) == (running["name"], 1)
 
 
 def test_run_goes_ahead_when_the_other_running_execution_started_later(world: World) -> None:
-    # Given a RUNNING execution that started after this one (it will skip itself)
+    # Given a RUNNING execution that started after this one (it will wait for this one)
     world.put_dataset("2026-11-01")
     later = world.start_execution("later-run")
     mine = world.start_execution("my-run")
     event = world.event(mine, later["startDate"] - timedelta(minutes=1))
     # When this run is initiated
     result = _initiate(world, event)
-    # Then it is not skipped
-    assert result.skip is False
+    # Then it is not queued
+    assert result.queued is False
 
 
 def test_simultaneous_executions_are_ordered_by_name(world: World) -> None:
@@ -535,9 +692,10 @@ def test_simultaneous_executions_are_ordered_by_name(world: World) -> None:
     event = world.event(mine, other["startDate"])
     # When the run with the later name is initiated
     result = _initiate(world, event)
-    # Then it yields to the one with the earlier name
-    assert result.skip is True
-    assert result.skip_reason == "skipped: run aaa-run in progress"
+    # Then it waits for the one with the earlier name
+    assert result.queued is True
+    assert result.queue is not None
+    assert result.queue.behind == "aaa-run"
 
 
 # --- the handler -------------------------------------------------------------------------------------
@@ -558,8 +716,8 @@ def test_handler_returns_the_contract_document(world: World, lambda_context: Fak
     assert json.loads(json.dumps(result)) == result
     assert set(result) == {
         "run_id",
-        "skip",
-        "skip_reason",
+        "queued",
+        "queue",
         "execution_arn",
         "console_url",
         "data",

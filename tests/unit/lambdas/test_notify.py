@@ -85,6 +85,39 @@ def test_lambda_error_cause_yields_its_error_message_as_reason() -> None:
     assert reason == "SSM parameter /x does not exist"
 
 
+def test_no_stack_trace_reaches_a_notification() -> None:
+    # Given the cause Step Functions records for a Lambda that raised: its stack trace included
+    trace = ['  File "/var/task/lambdas/initiate_pipeline/datasets.py", line 112, in describe_dataset\n']
+    cause = json.dumps(
+        {
+            "errorMessage": "dataset s3://b/incoming/d1/ is marked complete but has no objects under ...",
+            "errorType": "DatasetError",
+            "requestId": "0f6c2b6e",
+            "stackTrace": trace,
+        }
+    )
+    payload = load_event("notify_failure")
+    payload["state"] = {"failed_state": "Initiate", "error": {"Error": "DatasetError", "Cause": cause}}
+    # When it is formatted
+    note = failure_notification(NotifyEvent.model_validate(payload), "dev")
+    # Then the message says what was wrong, and nothing of the trace
+    assert "Reason:  dataset s3://b/incoming/d1/ is marked complete" in note.message
+    assert "stackTrace" not in note.message
+    assert "File " not in note.message
+    assert "datasets.py" not in note.message
+
+
+def test_a_python_traceback_in_a_plain_text_cause_is_left_out() -> None:
+    # Given a plain-text cause ending in a Python traceback
+    cause = 'training failed: no rows\nTraceback (most recent call last):\n  File "train.py", line 3, in <module>\n'
+    # When it is described
+    _reason, text = describe_cause(cause)
+    # Then the message is kept and the trace is not
+    assert text.startswith("training failed: no rows")
+    assert "train.py" not in text
+    assert "stack trace omitted" in text
+
+
 def test_subject_is_ascii_single_line_and_at_most_100_characters() -> None:
     # Given a subject with non-ASCII text, a line break and far too many characters
     raw = "[FraudPipeline dev] FAILED at Déploiement—final\nstep: " + "E" * 200
@@ -154,3 +187,49 @@ def test_handler_publishes_one_message_and_returns_its_id(inbox: Any, lambda_con
     [published] = inbox()
     assert result == {"subject": published["Subject"], "message_id": published["MessageId"]}
     assert "States.TaskFailed" in published["Message"]
+
+
+def test_success_message_reports_the_clean_up_of_old_versions() -> None:
+    # Given the clean-up after the deploy deleted two old versions and kept three
+    payload = load_event("notify_success")
+    kept = ["fraud-dev-config-c", "fraud-dev-config-b", "fraud-dev-config-a"]
+    payload["state"]["cleanup"] = {
+        "kept_endpoint_configs": kept,
+        "kept_models": [],
+        "deleted_endpoint_config_count": 2,
+        "deleted_model_count": 2,
+    }
+    # When it is formatted
+    note = success_notification(NotifyEvent.model_validate(payload), "dev")
+    # Then the message says what was deleted and what rollback can use
+    assert "deleted 2 endpoint configs and 2 models" in note.message
+    assert f"kept for rollback: {', '.join(kept)}" in note.message
+
+
+def test_a_failed_clean_up_is_reported_in_the_success_message_without_a_stack_trace() -> None:
+    # Given the clean-up Lambda failed after the new model went live (its cause carries a stack trace)
+    payload = load_event("notify_success")
+    cause = {
+        "errorMessage": "Clean-up of old versions incomplete: deleted 1, could not delete 1: fraud-dev-model-a "
+        "(AccessDeniedException: not authorized). The next successful run tries again.",
+        "errorType": "CleanupIncompleteError",
+        "stackTrace": ['  File "/var/task/lambdas/sagemaker_cleanup/logic.py", line 170, in prune\n'],
+    }
+    payload["state"]["cleanup_error"] = {"Error": "CleanupIncompleteError", "Cause": json.dumps(cause)}
+    # When it is formatted
+    note = success_notification(NotifyEvent.model_validate(payload), "dev")
+    # Then the run is still reported as deployed, with the clean-up's failure and reason
+    assert note.subject == "[FraudPipeline dev] run dev-20261123120000-1a2b3c4d deployed"
+    assert "FAILED (CleanupIncompleteError): Clean-up of old versions incomplete" in note.message
+    assert "fraud-dev-model-a (AccessDeniedException" in note.message
+    assert "the next successful run deletes what this one left" in note.message
+    # And nothing of the trace
+    assert "logic.py" not in note.message
+    assert "File " not in note.message
+
+
+def test_a_clean_up_that_timed_out_is_reported_by_its_plain_cause() -> None:
+    payload = load_event("notify_success")
+    payload["state"]["cleanup_error"] = {"Error": "States.Timeout", "Cause": "Task timed out after 120.00 seconds"}
+    note = success_notification(NotifyEvent.model_validate(payload), "dev")
+    assert "FAILED (States.Timeout): Task timed out after 120.00 seconds" in note.message

@@ -1,0 +1,1 @@
+"""Operating a deployed environment from a shell: ``python -m pipeline --help``."""
