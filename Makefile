@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_DEPRECATED := quiet
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install test lint typecheck unit synth deploy diff run rehearse retrain bench clean
+.PHONY: help install test lint typecheck unit synth deploy diff run rehearse retrain approve reject bench clean
 
 help:
 	@echo "make run            run the whole pipeline offline (local AWS emulator), then one prediction"
@@ -24,6 +24,8 @@ help:
 	@echo "make rehearse ENV=dev  synth, then run exactly that cloud assembly offline (the step before deploy)"
 	@echo "make deploy ENV=dev cdk deploy that environment's stacks"
 	@echo "make retrain ENV=dev  start a run of a deployed environment on its newest complete dataset"
+	@echo "make approve ENV=prod VERSION=N [REASON=...]  approve a model version: the deployment state machine deploys it"
+	@echo "make reject ENV=prod VERSION=N [REASON=...]   reject one; if it is live, the previous Approved version returns"
 	@echo "make bench          serving benchmark against MLflow's scoring server"
 
 $(STAMPS)/venv: requirements.txt requirements-dev.txt training/requirements.txt inference/requirements.txt
@@ -76,6 +78,11 @@ rehearse: synth
 # Uses your AWS credentials; with AWS_ENDPOINT_URL set, offline mode's local AWS (README, "Triggering a run").
 retrain: $(STAMPS)/venv
 	$(PY) -m pipeline retrain --env $(ENV)
+
+# A decision on one model version (python -m pipeline models list shows them), recorded with who made it and why.
+approve reject: $(STAMPS)/venv
+	@test -n "$(VERSION)" || { echo "usage: make $@ ENV=$(ENV) VERSION=N [REASON=...]  (versions: $(PY) -m pipeline models list --env $(ENV))" >&2; exit 2; }
+	$(PY) -m pipeline models $@ --env $(ENV) $(VERSION) $(if $(REASON),--reason '$(subst ','\'',$(REASON))')
 
 bench: install
 	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt

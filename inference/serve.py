@@ -7,6 +7,9 @@
 * listens on ``0.0.0.0``:``SAGEMAKER_BIND_TO_PORT`` (else 8080; ``SERVE_HOST``
   narrows the address, e.g. to 127.0.0.1 for offline mode and tests) with
   ``SAGEMAKER_MODEL_SERVER_WORKERS`` worker processes (else one per CPU);
+* reports ``MODEL_VERSION`` as the ``model_version`` of its answers and ``/ping`` when it is
+  set and non-empty (the deployment sets it to the model package version, the version a person
+  approved), else the ``model_version`` of the model's metadata;
 * ``GET /ping`` and ``POST /invocations`` (see ``inference.app``); every answer,
   including gunicorn's own for a request it cannot parse, is JSON (``inference.workers``);
 * ``SIGTERM`` stops it gracefully: in-flight requests finish, then it exits 0.
@@ -28,7 +31,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from inference.app import WSGIApp, configure_logging, make_app
@@ -47,6 +50,7 @@ class ServerSettings:
     threads: int
     worker_class: str
     timeout: int
+    model_version: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
@@ -75,6 +79,7 @@ class ServerSettings:
             threads=integer("SERVE_THREADS", 4, 1),
             worker_class=worker_class,
             timeout=integer("SAGEMAKER_MODEL_SERVER_TIMEOUT", 60, 1),
+            model_version=env.get("MODEL_VERSION", "").strip() or None,
         )
 
 
@@ -127,6 +132,8 @@ def main(env: Mapping[str, str] | None = None) -> int:
     try:
         settings = ServerSettings.from_env(environ)
         model = load_model(settings.model_dir)
+        if settings.model_version:
+            model = replace(model, version=settings.model_version)
     except (ValueError, ModelLoadError) as err:
         print(f"inference server cannot start: {err}", file=sys.stderr, flush=True)
         return 2

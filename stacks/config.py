@@ -32,6 +32,23 @@ class ConfigError(ValueError):
     """The configuration is wrong; the message names the environment and the key."""
 
 
+class QualityGate(BaseModel):
+    """What a retrained model (the challenger) must show on the held-out test data to be registered as approvable.
+
+    PR-AUC is the primary metric: fraud is rare (about 2 % of rows), and a model that ranks every
+    transaction at random scores a PR-AUC near that rate while its ROC-AUC still sits near 0.5.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Absolute floor on PR-AUC (average precision).
+    min_pr_auc: float = Field(default=0.05, ge=0, le=1)
+    #: Absolute floor on ROC-AUC.
+    min_roc_auc: float = Field(default=0.65, ge=0, le=1)
+    #: How much lower than the champion's the challenger's PR-AUC may be (absolute), on the same test data.
+    max_drop: float = Field(default=0.05, ge=0, le=1)
+
+
 class EnvironmentConfig(BaseModel):
     """Everything that differs between dev, stage and prod."""
 
@@ -56,6 +73,16 @@ class EnvironmentConfig(BaseModel):
     queue_poll_seconds: int = Field(default=60, ge=1, le=3600)
     #: How long a run waits in line before it gives up (and says so); default one day.
     queue_max_wait_seconds: int = Field(default=86400, ge=60, le=604800)
+    #: The quality gate a retrained model must pass (floors, and no worse than the champion beyond a tolerance).
+    quality_gate: QualityGate = Field(default_factory=QualityGate)
+    #: ``auto``: a model that passes the gate is registered Approved, which deploys it; ``manual``: it waits as
+    #: PendingManualApproval until someone approves it (``make approve``).
+    approval: Literal["auto", "manual"] = "auto"
+    #: The evaluation job (SageMaker Processing) that scores challenger and champion.
+    processing_instance_type: str = "ml.m5.large"
+    evaluation_max_runtime_seconds: int = Field(default=3600, ge=60, le=432000)
+    #: A SageMaker managed MLflow tracking server for this environment (bills by the hour while it exists).
+    mlflow_tracking_server: bool = False
     notification_emails: tuple[str, ...] = ()
     removal_policy: Literal["destroy", "retain"] = "destroy"
     log_retention_days: int = 30
@@ -86,7 +113,7 @@ class EnvironmentConfig(BaseModel):
             )
         return value
 
-    @field_validator("training_instance_type", "endpoint_instance_type")
+    @field_validator("training_instance_type", "endpoint_instance_type", "processing_instance_type")
     @classmethod
     def _instance_type(cls, value: str) -> str:
         if not _INSTANCE_TYPE.match(value):
@@ -153,6 +180,11 @@ class EnvironmentConfig(BaseModel):
     def api_name(self) -> str:
         """The REST API's name, per environment: its CloudWatch metrics (and so the alarms) are keyed by it."""
         return f"fraud-pipeline-{self.name}"
+
+    @property
+    def model_package_group_name(self) -> str:
+        """The environment's model registry: every retrained model is a version in this group."""
+        return f"fraud-{self.name}-models"
 
     def stack_name(self, part: str) -> str:
         return f"FraudPipeline-{self.name}-{part}"

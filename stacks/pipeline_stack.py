@@ -11,15 +11,17 @@ from constructs import Construct
 from stacks.components.base_image import resolve_base_image
 from stacks.components.image_builds import ImageBuild
 from stacks.components.log_retention import retention
+from stacks.components.mlflow_tracking import MlflowTracking
 from stacks.components.pipeline_settings import PipelineSettings
 from stacks.components.python_function import PythonFunction
 from stacks.components.retraining_triggers import DATA_PREFIX, RetrainingTriggers
 from stacks.components.sagemaker_cleanup import SageMakerCleanup
 from stacks.components.sagemaker_role import SageMakerExecutionRole
 from stacks.components.source_bundle import INFERENCE_IMAGE_PATHS, TRAINING_IMAGE_PATHS
-from stacks.components.training_workflow import TrainingWorkflow
 from stacks.config import EnvironmentConfig
 from stacks.storage_stack import StorageStack
+from stacks.workflows.deployment import DeploymentWorkflow
+from stacks.workflows.retraining import RetrainingWorkflow
 
 
 class PipelineStack(Stack):
@@ -87,6 +89,23 @@ class PipelineStack(Stack):
             },
         )
         notify = function("Notify", "notify", "Formats pipeline notifications for people and publishes them", {})
+        gate = function(
+            "QualityGate",
+            "quality_gate",
+            "Decides on a retrained model from its evaluation report: approved, pending approval or rejected",
+            {},
+        )
+        resolve = function(
+            "ResolveDeployment",
+            "resolve_deployment",
+            "Decides what a registry approval or rejection deploys, skipping versions already live",
+            {
+                "MODEL_PACKAGE_GROUP": config.model_package_group_name,
+                "ENDPOINT_NAME": config.endpoint_name,
+                "SETTINGS_PARAMETER": settings.settings.parameter_name,
+                "NAME_PREFIX": name_prefix,
+            },
+        )
 
         sagemaker = SageMakerExecutionRole(
             self,
@@ -106,23 +125,47 @@ class PipelineStack(Stack):
             removal_policy=removal,
             powertools_layer_version=config.powertools_layer_version,
         )
-        self.workflow = TrainingWorkflow(
+        self.tracking: MlflowTracking | None = None
+        if config.mlflow_tracking_server:
+            # Bills by the hour while it exists, so it is off unless cdk.json turns it on.
+            self.tracking = MlflowTracking(
+                self,
+                "MlflowTracking",
+                environment=config.name,
+                artifacts_bucket=storage.artifacts_bucket,
+                key=storage.key,
+            )
+            self.tracking.grant_tracking(sagemaker.role)
+        self.workflow = RetrainingWorkflow(
             self,
             "Workflow",
             config=config,
             initiate=initiate.function,
+            gate=gate.function,
             notify=notify.function,
-            clean_up=cleanup.prune.function,
             training_build=builds["training"].project,
             inference_build=builds["inference"].project,
             sagemaker_role=sagemaker.role,
             artifacts_key=storage.key,
             alert_topic=storage.topic,
             name_prefix=name_prefix,
+            tracking_uri=self.tracking.tracking_server_arn if self.tracking else None,
         )
-        # On deletion, CloudFormation deletes the state machine (its executions stop at their next
+        self.deployment = DeploymentWorkflow(
+            self,
+            "Deployment",
+            config=config,
+            resolve=resolve.function,
+            notify=notify.function,
+            clean_up=cleanup.prune.function,
+            sagemaker_role=sagemaker.role,
+            alert_topic=storage.topic,
+            name_prefix=name_prefix,
+        )
+        # On deletion, CloudFormation deletes the state machines (their executions stop at their next
         # transition) before the teardown deletes what they created.
-        self.workflow.state_machine.node.add_dependency(cleanup.resource)
+        for machine in (self.workflow.state_machine, self.deployment.state_machine):
+            machine.node.add_dependency(cleanup.resource)
         RetrainingTriggers(
             self,
             "Triggers",
@@ -134,6 +177,10 @@ class PipelineStack(Stack):
         # Grants: each function gets exactly what its code calls.
         for fn in (initiate, notify):
             storage.topic.grant_publish(fn.role)
+        # The gate reads the evaluation report the evaluation job wrote.
+        storage.artifacts_bucket.grant_read(gate.role, "evaluations/*")
+        self._grant_resolve(resolve, config, name_prefix)
+        settings.settings.grant_read(resolve.role)
         storage.data_bucket.grant_read(initiate.role, f"{DATA_PREFIX}*")
         settings.hyperparameters.grant_read(initiate.role)
         settings.settings.grant_read(initiate.role)
@@ -142,21 +189,30 @@ class PipelineStack(Stack):
         # A separate policy (not the role's default one) avoids a cycle: the state machine
         # depends on the function, and this grant depends on the state machine.
         self.workflow.grant_list_executions(initiate.role)
-        # The success message reports the training job's final metrics.
-        notify.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:DescribeTrainingJob"],
-                resources=[
-                    self.format_arn(service="sagemaker", resource="training-job", resource_name=f"{name_prefix}*")
-                ],
-            )
-        )
         self.initiate = initiate
         self.notify = notify
+        self.gate = gate
+        self.resolve_deployment = resolve
         self.cleanup = cleanup
         self.builds = builds
         self.settings = settings
         self._outputs(config, storage)
+
+    def _grant_resolve(self, resolve: PythonFunction, config: EnvironmentConfig, name_prefix: str) -> None:
+        """What ``resolve_deployment`` reads: the registry and what the endpoint serves."""
+
+        def arn(resource: str, name: str) -> str:
+            return self.format_arn(service="sagemaker", resource=resource, resource_name=name)
+
+        for actions, resources in (
+            # ListModelPackages authorizes on "*" only (Service Authorization Reference, Amazon SageMaker).
+            (["sagemaker:ListModelPackages"], ["*"]),
+            (["sagemaker:DescribeModelPackage"], [arn("model-package", f"{config.model_package_group_name}/*")]),
+            (["sagemaker:DescribeEndpoint"], [arn("endpoint", config.endpoint_name)]),
+            (["sagemaker:DescribeEndpointConfig"], [arn("endpoint-config", f"{name_prefix}*")]),
+            (["sagemaker:DescribeModel"], [arn("model", f"{name_prefix}*")]),
+        ):
+            resolve.role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources))
 
     def _outputs(self, config: EnvironmentConfig, storage: StorageStack) -> None:
         """What the README's commands read with ``aws cloudformation describe-stacks``."""
@@ -174,6 +230,12 @@ class PipelineStack(Stack):
                 self.settings.settings.parameter_name,
                 "SSM parameter: run settings (a deploy that changes them in cdk.json overwrites edits)",
             ),
-            ("EndpointName", config.endpoint_name, "The SageMaker endpoint the runs deploy to"),
+            (
+                "DeploymentStateMachineArn",
+                self.deployment.state_machine.state_machine_arn,
+                "Deploys approved model versions (started by the registry's approval events)",
+            ),
+            ("ModelPackageGroupName", storage.model_package_group_name, "The model registry: one version per run"),
+            ("EndpointName", config.endpoint_name, "The SageMaker endpoint approved versions deploy to"),
         ):
             CfnOutput(self, key, value=value, description=description)

@@ -49,6 +49,7 @@ ACTIONS_REQUIRING_STAR = frozenset(
         "sagemaker:ListEndpoints",
         "sagemaker:ListEndpointConfigs",
         "sagemaker:ListModels",
+        "sagemaker:ListModelPackages",
     }
 )
 _STAR_ONLY = frozenset(action.lower() for action in ACTIONS_REQUIRING_STAR)
@@ -89,9 +90,15 @@ REVIEWED: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (
             r"^Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
-            r"(training-job|model|endpoint-config)/fraud-[a-z0-9]+-\*$",
+            r"(training-job|processing-job|model|endpoint-config)/fraud-[a-z0-9]+-\*$",
             "SageMaker job, model and endpoint-config names are unique per run, so access is scoped to this "
             "environment's name prefix",
+        ),
+        (
+            r"^Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
+            r"model-package/fraud-[a-z0-9]+-models/\*$",
+            "The versions of this environment's model package group: a version's number is only known once "
+            "it is registered",
         ),
     )
 )

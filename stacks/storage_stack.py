@@ -9,6 +9,7 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -94,6 +95,16 @@ class StorageStack(Stack):
         )
         for email in config.notification_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
+        # The model registry: every retrained model becomes a version here, Approved, PendingManualApproval or
+        # Rejected, and approvals drive deployment. It is history worth keeping, so prod retains it.
+        self.model_package_group = sagemaker.CfnModelPackageGroup(
+            self,
+            "ModelPackageGroup",
+            model_package_group_name=config.model_package_group_name,
+            model_package_group_description=f"Fraud-detection model versions ({config.name})",
+        )
+        self.model_package_group.apply_removal_policy(removal)
+        self.model_package_group_name = config.model_package_group_name
         self._outputs()
 
     def _outputs(self) -> None:
@@ -106,6 +117,7 @@ class StorageStack(Stack):
             ("InferenceRepositoryName", self.inference_repository.repository_name),
             ("KeyArn", self.key.key_arn),
             ("AlertTopicArn", self.topic.topic_arn),
+            ("ModelPackageGroupName", self.model_package_group_name),
         ):
             CfnOutput(self, key, value=value)
 

@@ -12,6 +12,10 @@ home, new accounts, bursts of transactions, risky online merchants raise the
 odds). The label is noisy, so a model can learn it but not perfectly: ROC-AUC
 lands around 0.9, which makes the metrics mean something.
 
+``--shuffle-labels`` shuffles the labels of the train and validation splits (not
+test): a model trained on them is no better than chance, which is how a scenario
+trains a model that a quality gate must reject.
+
 ``drift`` (0 = none) moves the feature distributions (larger amounts, more
 online and more distant transactions, riskier merchants) while keeping the
 label model fixed: covariate shift for drift-detection work.
@@ -114,34 +118,48 @@ def write_csv(path: Path, X: FloatArray, y: FloatArray) -> None:
         out.writelines(_csv_chunks(X, y))
 
 
-def write_splits(out_dir: Path | str, rows: int, seed: int, drift: float = 0.0) -> dict[str, Path]:
+def write_splits(
+    out_dir: Path | str, rows: int, seed: int, drift: float = 0.0, *, shuffle_labels: bool = False
+) -> dict[str, Path]:
     """Generate ``rows`` transactions and write ``train.csv``, ``validation.csv``, ``test.csv``.
 
+    ``shuffle_labels`` permutes the labels within the train and the validation split, which
+    severs them from the features (a model trained on them learns nothing) while keeping the
+    fraud rate; the test split stays honest, so an evaluation on it shows the damage.
     Returns the path of each split by name.
     """
     out = Path(out_dir)
     X, y = generate(rows, seed, drift)
+    shuffler = np.random.default_rng([seed, 1])  # its own stream: the features stay those of ``seed``
     paths: dict[str, Path] = {}
     start = 0
     for i, (name, fraction) in enumerate(SPLITS):
         stop = rows if i == len(SPLITS) - 1 else start + round(rows * fraction)
+        labels = y[start:stop]
+        if shuffle_labels and name != "test":
+            labels = shuffler.permutation(labels)
         paths[name] = out / f"{name}.csv"
-        write_csv(paths[name], X[start:stop], y[start:stop])
+        write_csv(paths[name], X[start:stop], labels)
         start = stop
     return paths
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``--rows N --seed S --out DIR [--drift F]``."""
+    """Command line: ``--rows N --seed S --out DIR [--drift F] [--shuffle-labels]``."""
     parser = argparse.ArgumentParser(prog="python -m training.synthetic", description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, required=True, help="total rows over the three splits")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     parser.add_argument("--out", type=Path, required=True, help="directory to write the CSV files into")
     parser.add_argument("--drift", type=float, default=0.0, help="shift the feature distributions (0 = none)")
+    parser.add_argument(
+        "--shuffle-labels",
+        action="store_true",
+        help="shuffle the train and validation labels (a model trained on them learns nothing); test stays honest",
+    )
     args = parser.parse_args(argv)
     if args.rows < 3:
         parser.error("--rows must be at least 3 (one row per split)")
-    paths = write_splits(args.out, args.rows, args.seed, args.drift)
+    paths = write_splits(args.out, args.rows, args.seed, args.drift, shuffle_labels=args.shuffle_labels)
     for name, path in paths.items():
         print(f"wrote {name}: {path}")
     return 0

@@ -1,4 +1,4 @@
-# ruff: noqa: N803, N806 - X is the feature matrix, as in scikit-learn
+# ruff: noqa: N806 - X is the feature matrix, as in scikit-learn
 """The training job, under SageMaker's training container contract.
 
 ``python -m training.train`` (the image's ``train`` entry point) reads:
@@ -6,20 +6,22 @@
 * the ``train`` and ``validation`` channels: ``SM_CHANNEL_TRAIN`` /
   ``SM_CHANNEL_VALIDATION``, else ``/opt/ml/input/data/<channel>``; every
   ``*.csv`` below the channel directory, in sorted order, each with the header
-  ``<features in schema order>,is_fraud``;
+  ``<features in schema order>,is_fraud`` (see ``training.channels``);
 * hyperparameters: ``SM_HPS`` (JSON) if set, else ``hyperparameters.json`` in
   ``SM_INPUT_CONFIG_DIR`` (else ``/opt/ml/input/config``; see ``training.hyperparameters``);
+* ``DATA_VERSION``, ``CODE_VERSION``, ``RUN_ID`` and SageMaker's ``TRAINING_JOB_NAME``;
+* ``SM_NUM_CPUS``, when set, caps the threads scikit-learn uses;
+* ``MLFLOW_TRACKING_URI`` (and ``MLFLOW_EXPERIMENT_NAME``, ``ENVIRONMENT``), when set: the run
+  is logged to MLflow (see ``training.tracking``; a server that is down never fails the job).
 
 ``SM_PREFIX`` (not a SageMaker variable; for local runs) moves the whole
 ``/opt/ml`` default layout under another directory.
-* ``DATA_VERSION``, ``CODE_VERSION``, ``RUN_ID`` and SageMaker's ``TRAINING_JOB_NAME``;
-* ``SM_NUM_CPUS``, when set, caps the threads scikit-learn uses.
 
 It writes, into ``SM_MODEL_DIR`` (else ``/opt/ml/model``): ``model.joblib``,
-``model.json`` (version, feature names, threshold, library versions) and a copy
-of ``evaluation.json``; into ``SM_OUTPUT_DATA_DIR`` (else
-``/opt/ml/output/data``): ``evaluation.json``; and to stdout the metric lines of
-``training.metrics_contract``. On any error it writes a short reason to
+``model.json`` (version, feature names, threshold, library versions, MLflow run id
+or null) and a copy of ``evaluation.json``; into ``SM_OUTPUT_DATA_DIR`` (else
+``/opt/ml/output/data``): ``evaluation.json`` (with the MLflow status); and to stdout
+the metric lines of ``training.metrics_contract``. On any error it writes a short reason to
 ``failure`` in ``SM_OUTPUT_DIR`` (else ``/opt/ml/output``) — SageMaker shows it
 as the job's FailureReason — and exits non-zero.
 """
@@ -33,7 +35,6 @@ import os
 import sys
 import time
 import traceback
-import warnings
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -43,9 +44,11 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from training.feature_schema import FEATURE_NAMES, FEATURES, LABEL, MODEL_FILE, MODEL_METADATA_FILE
+from training.channels import InputError, read_channel
+from training.feature_schema import FEATURE_NAMES, LABEL, MODEL_FILE, MODEL_METADATA_FILE
 from training.hyperparameters import HyperparameterError, Hyperparameters, parse_hyperparameters
 from training.metrics_contract import format_metric_line
+from training.tracking import track, training_logger
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -53,11 +56,8 @@ EVALUATION_FILE: Final = "evaluation.json"
 FAILURE_FILE: Final = "failure"
 #: SageMaker keeps at most 1 KiB of the failure reason; stay well inside it.
 _MAX_FAILURE_CHARS: Final = 900
-_HEADER: Final = (*FEATURE_NAMES, LABEL)
-
-
-class TrainingError(Exception):
-    """A problem with the job's inputs; the message becomes the job's FailureReason."""
+#: A problem with the job's inputs; the message becomes the job's FailureReason.
+TrainingError = InputError
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,64 +105,6 @@ def load_raw_hyperparameters(env: Mapping[str, str], paths: JobPaths) -> dict[st
     if not isinstance(document, dict):
         raise TrainingError(f"hyperparameters in {source} must be a JSON object")
     return document
-
-
-def _check_values(name: str, file: str, X: FloatArray, y: FloatArray) -> None:
-    if not np.isfinite(X).all():
-        bad = int(np.argwhere(~np.isfinite(X))[0][1])
-        raise TrainingError(
-            f"channel '{name}' file {file}: column '{FEATURE_NAMES[bad]}' holds empty or non-finite values"
-        )
-    for i, feature in enumerate(FEATURES):
-        column = X[:, i]
-        low, high = float(column.min()), float(column.max())
-        if low < feature.minimum or high > feature.maximum:
-            raise TrainingError(
-                f"channel '{name}' file {file}: column '{feature.name}' has values in [{low:g}, {high:g}], "
-                f"outside the schema range [{feature.minimum:g}, {feature.maximum:g}]"
-            )
-    if not np.isin(y, (0.0, 1.0)).all():
-        raise TrainingError(f"channel '{name}' file {file}: label '{LABEL}' must be 0 or 1")
-
-
-def read_channel(name: str, directory: Path) -> tuple[FloatArray, FloatArray]:
-    """Read every ``*.csv`` under a channel directory (sorted); check header, values and labels."""
-    if not directory.is_dir():
-        raise TrainingError(f"channel '{name}' is missing: no directory {directory}")
-    files = sorted(p for p in directory.rglob("*.csv") if p.is_file())
-    if not files:
-        raise TrainingError(f"channel '{name}' is empty: no .csv files in {directory}")
-    parts: list[FloatArray] = []
-    for path in files:
-        shown = str(path.relative_to(directory))
-        with path.open("r", encoding="utf-8", newline="") as handle:
-            first = handle.readline()
-            columns = tuple(c.strip() for c in first.strip().split(","))
-            if columns != _HEADER:
-                raise TrainingError(
-                    f"channel '{name}' file {shown}: header must be '{','.join(_HEADER)}', got '{first.strip()[:120]}'"
-                )
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked below
-                    data = np.loadtxt(handle, delimiter=",", dtype=np.float64, ndmin=2)
-            except ValueError as err:
-                raise TrainingError(f"channel '{name}' file {shown}: malformed CSV: {str(err)[:200]}") from None
-        if data.size == 0:
-            continue
-        if data.shape[1] != len(_HEADER):
-            raise TrainingError(
-                f"channel '{name}' file {shown}: rows must have {len(_HEADER)} columns, got {data.shape[1]}"
-            )
-        _check_values(name, shown, data[:, :-1], data[:, -1])
-        parts.append(data)
-    if not parts:
-        raise TrainingError(f"channel '{name}' is empty: its .csv files hold a header but no rows")
-    table = np.concatenate(parts) if len(parts) > 1 else parts[0]
-    X, y = np.ascontiguousarray(table[:, :-1]), np.ascontiguousarray(table[:, -1])
-    if len(np.unique(y)) < 2:
-        raise TrainingError(f"channel '{name}' holds only {LABEL}={int(y[0])} rows; it needs both classes")
-    return X, y
 
 
 def build_model(hps: Hyperparameters) -> Any:
@@ -260,6 +202,25 @@ def run(env: Mapping[str, str]) -> dict[str, Any]:
     version = env.get("TRAINING_JOB_NAME") or f"sha256-{hashlib.sha256(blob).hexdigest()[:16]}"
     paths.model_dir.mkdir(parents=True, exist_ok=True)
     (paths.model_dir / MODEL_FILE).write_bytes(blob)
+    lineage = {
+        "training_job_name": env.get("TRAINING_JOB_NAME") or "unknown",
+        "data_version": env.get("DATA_VERSION") or "unknown",
+        "code_version": env.get("CODE_VERSION") or "unknown",
+        "run_id": env.get("RUN_ID") or "unknown",
+    }
+    tracking = track(
+        env,
+        training_logger(
+            env,
+            params=hps.as_strings(),
+            # MLflow accepts ":" in names except on Windows, and its older releases not at all.
+            metrics={name.replace(":", "_"): value for name, value in metrics.items()},
+            tags={**lineage, "model_version": version},
+            model=model,
+            X_example=X_val[:5],
+        ),
+        job="training",
+    )
     metadata = {
         "model_version": version,
         "feature_names": list(FEATURE_NAMES),
@@ -268,6 +229,7 @@ def run(env: Mapping[str, str]) -> dict[str, Any]:
         "sklearn_version": sklearn.__version__,
         "numpy_version": np.__version__,
         "python_version": sys.version.split()[0],
+        "mlflow_run_id": tracking.get("run_id"),
     }
     _write_json(paths.model_dir / MODEL_METADATA_FILE, metadata)
 
@@ -279,13 +241,11 @@ def run(env: Mapping[str, str]) -> dict[str, Any]:
         "positives": {"train": int(y_train.sum()), "validation": int(y_val.sum())},
         "hyperparameters": hps.as_strings(),
         "model_version": version,
-        "training_job_name": env.get("TRAINING_JOB_NAME") or "unknown",
-        "data_version": env.get("DATA_VERSION") or "unknown",
-        "code_version": env.get("CODE_VERSION") or "unknown",
-        "run_id": env.get("RUN_ID") or "unknown",
+        **lineage,
         "fit_seconds": round(fit_seconds, 3),
         "train_rows_per_second": round(rows_per_second, 1),
         "sklearn_version": sklearn.__version__,
+        "mlflow": tracking,
     }
     _write_json(paths.output_data_dir / EVALUATION_FILE, evaluation)
     _write_json(paths.model_dir / EVALUATION_FILE, evaluation)

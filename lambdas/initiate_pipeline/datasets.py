@@ -1,6 +1,7 @@
 """Choosing the dataset a run trains on, checking it, and fingerprinting its contents.
 
-A dataset is the folder ``<data prefix><dataset>/`` holding ``train/`` and ``validation/``.
+A dataset is the folder ``<data prefix><dataset>/`` holding ``train/``, ``validation/`` and ``test/``
+(held out: the evaluation step scores the new model and the live one on it).
 It is complete when its completion marker ``<data prefix><dataset>/_SUCCESS`` exists: the
 convention Hadoop, Spark and AWS Glue jobs follow, uploaded last. Only the marker starts a
 run, so a run never sees a dataset still being uploaded.
@@ -15,7 +16,7 @@ from typing import Any
 
 from lambdas.initiate_pipeline.models import DataVersion
 
-CHANNELS = ("train", "validation")
+CHANNELS = ("train", "validation", "test")
 #: The object that says a dataset folder is complete.
 COMPLETION_MARKER = "_SUCCESS"
 #: A dataset's folder name ends up in S3 URIs of training jobs, notifications and logs; keep it plain.
@@ -52,7 +53,7 @@ def dataset_prefix_for_key(bucket: str, data_prefix: str, object_key: str) -> st
     if not dataset or not sep or rest != COMPLETION_MARKER:
         raise DatasetError(
             f"object s3://{bucket}/{object_key} is not a dataset's completion marker; expected {expected}, "
-            "uploaded after the dataset's train/ and validation/ files"
+            "uploaded after the dataset's train/, validation/ and test/ files"
         )
     _check_dataset_name(dataset, f"object s3://{bucket}/{object_key}")
     return f"{data_prefix}{dataset}/"
@@ -71,7 +72,7 @@ def newest_dataset_prefix(s3: Any, bucket: str, data_prefix: str) -> str:
             newest[dataset] = item["LastModified"]
     if not newest:
         raise DatasetError(
-            f"no complete dataset under s3://{bucket}/{data_prefix}: upload <dataset>/train/ and validation/, "
+            f"no complete dataset under s3://{bucket}/{data_prefix}: upload <dataset>/train/, validation/ and test/, "
             f"then the completion marker <dataset>/{COMPLETION_MARKER}"
         )
     # Ties (same second) go to the lexically last name, so the choice is deterministic.
@@ -118,5 +119,6 @@ def describe_dataset(s3: Any, bucket: str, prefix: str) -> DataVersion:
         prefix=prefix,
         train_uri=f"s3://{bucket}/{prefix}train/",
         validation_uri=f"s3://{bucket}/{prefix}validation/",
+        test_uri=f"s3://{bucket}/{prefix}test/",
         version=data_version(objects),
     )

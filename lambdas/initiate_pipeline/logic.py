@@ -58,6 +58,7 @@ def resource_names(event: InitiateEvent, settings: InitiateSettings) -> Resource
     prefix = settings.sagemaker_name_prefix
     return ResourceNames(
         training_job=naming.sagemaker_name(f"{prefix}train", execution.name, unique),
+        evaluation_job=naming.sagemaker_name(f"{prefix}eval", execution.name, unique),
         model=naming.sagemaker_name(f"{prefix}model", execution.name, unique),
         endpoint_config=naming.sagemaker_name(f"{prefix}config", execution.name, unique),
         endpoint=settings.endpoint_name,
@@ -79,8 +80,9 @@ def initiate(
     """
     now = now or datetime.now(UTC)
     execution = event.execution
+    run_id = naming.run_id(settings.environment, execution.name, execution.start_time)
     result = InitiateResult(
-        run_id=naming.run_id(settings.environment, execution.name, execution.start_time),
+        run_id=run_id,
         queued=False,
         queue=None,
         execution_arn=execution.id,
@@ -91,6 +93,7 @@ def initiate(
         settings=None,
         names=resource_names(event, settings),
         output_uri=f"s3://{settings.artifacts_bucket}/training-output/",
+        evaluation_uri=f"s3://{settings.artifacts_bucket}/evaluations/{run_id}/",
     )
     ahead = runs_ahead(clients.sfn, execution)
     if ahead:

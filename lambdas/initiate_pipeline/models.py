@@ -103,6 +103,17 @@ class InitiateSettings(EnvSettings):
         return value if not value or value.endswith("/") else value + "/"
 
 
+class GateSettings(BaseModel):
+    """The quality gate's part of the settings (checked again by the ``quality_gate`` function)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_pr_auc: float = Field(ge=0, le=1)
+    min_roc_auc: float = Field(ge=0, le=1)
+    max_drop: float = Field(ge=0, le=1)
+    approval: Literal["auto", "manual"]
+
+
 class PipelineSettings(BaseModel):
     """The ``SETTINGS_PARAMETER`` document; unknown keys are passed through untouched."""
 
@@ -114,6 +125,9 @@ class PipelineSettings(BaseModel):
     max_runtime_seconds: int = Field(ge=1)
     endpoint_instance_type: str
     endpoint_initial_instance_count: int = Field(ge=1)
+    processing_instance_type: str
+    evaluation_max_runtime_seconds: int = Field(ge=1)
+    gate: GateSettings
 
 
 class DataVersion(BaseModel):
@@ -123,6 +137,7 @@ class DataVersion(BaseModel):
     prefix: str
     train_uri: str
     validation_uri: str
+    test_uri: str
     version: str
 
 
@@ -147,6 +162,7 @@ class ResourceNames(BaseModel):
     """SageMaker names for this run; the endpoint name is fixed per environment."""
 
     training_job: str
+    evaluation_job: str
     model: str
     endpoint_config: str
     endpoint: str
@@ -173,3 +189,5 @@ class InitiateResult(BaseModel):
     settings: dict[str, Any] | None
     names: ResourceNames
     output_uri: str
+    #: Where the evaluation job writes this run's report (``evaluation.json``).
+    evaluation_uri: str

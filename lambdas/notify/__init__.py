@@ -1,1 +1,1 @@
-"""Turns the state machine's success or failure state into a message for people."""
+"""Turns a state machine's state into a message for people: run outcomes, registered versions, deployments."""

@@ -1,4 +1,4 @@
-"""Lambda ``notify``: one SNS message per pipeline outcome (handler ``lambdas.notify.app.handler``)."""
+"""Lambda ``notify``: one SNS message per pipeline event (handler ``lambdas.notify.app.handler``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,15 @@ from lambdas.common.aws import client
 from lambdas.common.observability import metrics_namespace, service_name
 from lambdas.notify.logic import notify, with_reported_metrics
 from lambdas.notify.models import NotifyEvent, NotifySettings
+
+#: The outcome each kind of notification counts, besides ``NotificationsSent``.
+OUTCOME_METRICS = {
+    "success": "RunsSucceeded",
+    "failure": "RunsFailed",
+    "registered": "ModelsRegistered",
+    "deployed": "ModelsDeployed",
+    "deployment_skipped": "DeploymentsSkipped",
+}
 
 logger = Logger(service=service_name("notify"))
 tracer = Tracer(service=service_name("notify"))
@@ -28,8 +37,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     result = notify(request, settings, client("sns"))
     metrics.add_dimension(name="environment", value=settings.environment)
     metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(
-        name="RunsSucceeded" if request.kind == "success" else "RunsFailed", unit=MetricUnit.Count, value=1
-    )
+    metrics.add_metric(name=OUTCOME_METRICS[request.kind], unit=MetricUnit.Count, value=1)
     logger.info("notification published", extra={"kind": request.kind, **result})
     return result

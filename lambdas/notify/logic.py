@@ -1,4 +1,10 @@
-"""Formatting pipeline outcomes as readable SNS messages."""
+"""Formatting pipeline outcomes as readable SNS messages.
+
+This module formats a retraining run's end (``success`` / ``failure``, failures of any
+state machine included) and dispatches the other kinds to the modules beside it:
+:mod:`.registry_messages` (``registered``) and :mod:`.deployment_messages`
+(``deployed`` / ``deployment_skipped``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,10 @@ from typing import Any
 from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
 
 from lambdas.common.sns import execution_console_url, publish, safe_subject
+from lambdas.notify.deployment_messages import deployed_notification, skipped_notification
 from lambdas.notify.models import ErrorInfo, Metric, Notification, NotifyEvent, NotifySettings, PipelineState
+from lambdas.notify.registry_messages import registered_notification
+from lambdas.notify.text import run_value as _run_value
 
 #: Longest cause shown in full; longer ones keep their head and tail.
 MAX_CAUSE_CHARS = 4_000
@@ -82,15 +91,6 @@ def describe_cause(cause: str | None) -> tuple[str | None, str]:
         return None, _truncate(_text_without_traceback(cause.strip()))
     document = _without_traces(document)
     return _find_reason(document), _truncate(json.dumps(document, indent=2, ensure_ascii=False, default=str))
-
-
-def _run_value(run: dict[str, Any] | None, *path: str) -> str | None:
-    node: Any = run
-    for key in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    return None if node is None else str(node)
 
 
 def _format_value(value: float | str | None) -> str:
@@ -207,9 +207,21 @@ def with_reported_metrics(event: NotifyEvent, sagemaker: Any) -> NotifyEvent:
     return event.model_copy(update={"state": state})
 
 
+def build_notification(event: NotifyEvent, environment: str) -> Notification:
+    """The subject and message for ``event``, by its kind."""
+    if event.kind == "success":
+        return success_notification(event, environment)
+    if event.kind == "registered":
+        return registered_notification(event, environment)
+    if event.kind == "deployed":
+        return deployed_notification(event, environment, _cleanup_lines(event.state))
+    if event.kind == "deployment_skipped":
+        return skipped_notification(event, environment)
+    return failure_notification(event, environment)
+
+
 def notify(event: NotifyEvent, settings: NotifySettings, sns: Any) -> dict[str, str]:
     """Publish the notification for ``event``; return ``{"subject", "message_id"}``."""
-    build = success_notification if event.kind == "success" else failure_notification
-    notification = build(event, settings.environment)
+    notification = build_notification(event, settings.environment)
     message_id = publish(sns, topic_arn=settings.topic_arn, subject=notification.subject, message=notification.message)
     return {"subject": notification.subject, "message_id": message_id}

@@ -60,8 +60,90 @@ class CleanupInfo(_Loose):
     deleted_model_count: int = 0
 
 
+class Scores(_Loose):
+    """One model's figures on the test data, at its own threshold (the gate's ``challenger`` / ``champion``)."""
+
+    pr_auc: float | None = None
+    roc_auc: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    threshold: float | None = None
+
+
+class ChampionScores(Scores):
+    version: str | None = None
+
+
+class GateCheck(_Loose):
+    """One rule of the quality gate and how the challenger fared."""
+
+    name: str
+    value: float | None = None
+    limit: float | None = None
+    passed: bool
+
+
+class GateInfo(_Loose):
+    """The quality gate's result (``$.gate``)."""
+
+    #: ``approved``, ``pending`` or ``rejected``.
+    decision: str = "unknown"
+    approval_status: str | None = None
+    reason: str = ""
+    checks: list[GateCheck] = Field(default_factory=list)
+    challenger: Scores = Field(default_factory=Scores)
+    champion: ChampionScores | None = None
+    mlflow_run_id: str | None = None
+    mlflow: str | None = None
+    model_version: str | None = None
+    report_uri: str | None = None
+
+
+class RegisteredInfo(_Loose):
+    """What CreateModelPackage returned (``$.registered``)."""
+
+    arn: str | None = None
+
+
+class DeployedPackage(_Loose):
+    """The version a deployment put live (``$.run.package`` of the deployment state machine)."""
+
+    arn: str | None = None
+    version: str | None = None
+    model_data_url: str | None = None
+    image: str | None = None
+    run_id: str | None = None
+    data_version: str | None = None
+
+
+class LivePackage(_Loose):
+    """What the endpoint served when the deployment started (``$.run.live``)."""
+
+    package_arn: str | None = None
+    version: str | None = None
+    endpoint_config: str | None = None
+
+
+class DeploymentNamesInfo(_Loose):
+    model: str | None = None
+    endpoint_config: str | None = None
+    endpoint: str | None = None
+
+
+class DeploymentRun(_Loose):
+    """The deployment state machine's ``$.run`` (``resolve_deployment``'s result)."""
+
+    run_id: str | None = None
+    reason: str = ""
+    trigger: Literal["approved", "rejected"] | None = None
+    package: DeployedPackage | None = None
+    live: LivePackage | None = None
+    names: DeploymentNamesInfo | None = None
+
+
 class PipelineState(_Loose):
-    """The state JSON; which keys are present depends on how far the run got."""
+    """The state JSON; which keys are present depends on the state machine and how far it got."""
 
     run: dict[str, Any] | None = None
     failed_state: str | None = None
@@ -71,12 +153,20 @@ class PipelineState(_Loose):
     #: The clean-up's report, or (``cleanup_error``) why it failed; either way the run deployed.
     cleanup: CleanupInfo | None = None
     cleanup_error: ErrorInfo | None = None
+    #: Retraining: the quality gate's result and the registered model package.
+    gate: GateInfo | None = None
+    registered: RegisteredInfo | None = None
+
+
+#: ``success`` / ``failure``: a retraining run's end; ``registered``: a new model package version;
+#: ``deployed`` / ``deployment_skipped``: the deployment state machine's outcome.
+NotificationKind = Literal["success", "failure", "registered", "deployed", "deployment_skipped"]
 
 
 class NotifyEvent(BaseModel):
-    """``{"kind": "success" | "failure", "execution_arn": ..., "state": {...}}``."""
+    """``{"kind": <NotificationKind>, "execution_arn": ..., "state": {...}}``."""
 
-    kind: Literal["success", "failure"]
+    kind: NotificationKind
     execution_arn: str = Field(min_length=1)
     state: PipelineState = Field(default_factory=PipelineState)
 

@@ -56,10 +56,35 @@ class Deployment:
     #: Each stack's outputs, resolved: what ``describe-stacks`` answers.
     outputs: dict[str, list[StackOutput]] = field(default_factory=dict)
 
+    def started_by(self, source: str) -> StateMachine:
+        """The state machine that rules on events from ``source`` (``aws.s3``, ``aws.sagemaker``) start."""
+        for rule in self.rules:
+            if source not in (rule.event_pattern or {}).get("source", []):
+                continue
+            for target in rule.targets:
+                for machine in self.state_machines:
+                    if machine.arn == target.get("Arn"):
+                        return machine
+        names = ", ".join(m.name for m in self.state_machines) or "none"
+        raise ProvisionError(f"no rule on {source} events starts a state machine (state machines: {names})")
+
     def state_machine(self) -> StateMachine:
-        if len(self.state_machines) != 1:
-            raise ProvisionError(f"expected one state machine in the app, found {len(self.state_machines)}")
-        return self.state_machines[0]
+        """The retraining state machine: the one a complete dataset starts."""
+        return self.started_by("aws.s3")
+
+    def deployment_state_machine(self) -> StateMachine:
+        """The deployment state machine: the one the registry's approval events start."""
+        return self.started_by("aws.sagemaker")
+
+    def combined_definition(self) -> dict[str, Any]:
+        """Every state machine's states in one definition (state names are unique across the app's machines),
+        walked from each machine's start in turn (``Starts``: the retraining machine's first)."""
+        machines = sorted(self.state_machines, key=lambda m: m.arn != self.state_machine().arn)
+        states: dict[str, Any] = {}
+        for machine in machines:
+            states.update(machine.definition.get("States", {}))
+        starts = [m.definition["StartAt"] for m in machines]
+        return {"StartAt": starts[0], "Starts": starts, "States": states}
 
     def lambda_with_handler(self, handler: str) -> LambdaSpec:
         for spec in self.lambdas:

@@ -12,15 +12,37 @@ as shipped. Each module's docstring lists its patches and why:
 * ``sagemaker``: real training jobs and endpoints, AWS's validations, UpdateEndpoint;
 * ``s3``: "Object Created" events to the EventBridge bridge; bucket policies left to IAM;
 * ``auth``: every signed request evaluated by ``offline.services.iam``;
-* ``cloudwatch``: ``SetAlarmState`` runs the alarm's SNS actions.
+* ``cloudwatch``: ``SetAlarmState`` runs the alarm's SNS actions;
+* ``json_path``: a definite JSONPath answers its one value, not a list of it;
+* ``model_registry``: UpdateModelPackage keeps what it is not given; model package state-change events.
 """
 
 from __future__ import annotations
 
-from offline.moto_patches import auth, cloudwatch, lambda_, s3, sagemaker, stepfunctions_engine, stepfunctions_tasks
+from offline.moto_patches import (
+    auth,
+    cloudwatch,
+    json_path,
+    lambda_,
+    model_registry,
+    s3,
+    sagemaker,
+    stepfunctions_engine,
+    stepfunctions_tasks,
+)
 from offline.moto_patches._registry import originals
 
-_AREAS = (stepfunctions_engine, stepfunctions_tasks, lambda_, sagemaker, s3, auth, cloudwatch)
+_AREAS = (
+    stepfunctions_engine,
+    stepfunctions_tasks,
+    json_path,
+    lambda_,
+    sagemaker,
+    s3,
+    auth,
+    cloudwatch,
+    model_registry,
+)
 
 
 def install() -> None:

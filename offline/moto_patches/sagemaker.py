@@ -1,12 +1,19 @@
-"""Patches to moto's SageMaker responses: real training jobs and endpoints, and AWS's checks.
+"""Patches to moto's SageMaker responses: real training and processing jobs and endpoints, and AWS's checks.
 
 * ``create_training_job``: the job really runs (``offline.services.sagemaker_training``);
   a duplicate name is ResourceInUse; the caller's MetricDefinitions are kept;
+* ``create_processing_job``: the job really runs (``offline.services.sagemaker_processing``);
+  a duplicate name is ResourceInUse; a container path outside ``/opt/ml/processing/`` is a
+  ValidationException; the request's ``Environment`` and ``ProcessingResources`` are kept
+  (moto drops them);
+* ``stop_processing_job``: an InProgress job goes to Stopping and the runner stops its
+  container, then marks it Stopped (moto marked any job Stopped at once, even a finished one);
 * ``create_model``, ``create_endpoint_config``, ``create_endpoint``: duplicate names are
   rejected as AWS rejects them (moto accepts them); a new endpoint really deploys
   (``offline.services.sagemaker_hosting``);
-* ``create_training_job`` and ``create_model`` also check that SageMaker can assume the role
-  passed to it (its trust policy allows ``sagemaker.amazonaws.com``), as AWS validates it;
+* ``create_training_job``, ``create_processing_job`` and ``create_model`` also check that
+  SageMaker can assume the role passed to it (its trust policy allows
+  ``sagemaker.amazonaws.com``), as AWS validates it;
 * ``update_endpoint`` (moto has none): blue/green update of an InService endpoint; any other
   status is refused (SageMaker API Reference, UpdateEndpoint);
 * ``delete_endpoint``: also stops the endpoint's model server.
@@ -18,15 +25,16 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from moto.core.responses import ActionResult
+from moto.core.responses import ActionResult, EmptyResult
 from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
-from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, FakeTrainingJob
+from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, FakeProcessingJob, FakeTrainingJob
 from moto.sagemaker.models import arn_formatter as sagemaker_arn
 from moto.sagemaker.responses import SageMakerResponse
 
 from offline.moto_patches._registry import original, patch
 from offline.run.active import Services, current
 from offline.services.iam.sessions import RoleNotAssumableError
+from offline.services.sagemaker_processing import request_errors
 
 SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
 
@@ -34,6 +42,8 @@ SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
 def install() -> None:
     for name, replacement in (
         ("create_training_job", _create_training_job),
+        ("create_processing_job", _create_processing_job),
+        ("stop_processing_job", _stop_processing_job),
         ("create_model", _create_model),
         ("create_endpoint_config", _create_endpoint_config),
         ("create_endpoint", _create_endpoint),
@@ -85,6 +95,55 @@ def _create_training_job(self: Any) -> Any:
     job.environment = self._get_param("Environment") or {}
     active.training.start(job)
     return result
+
+
+def _create_processing_job(self: Any) -> Any:
+    shipped = _shipped("create_processing_job")
+    if shipped is not None:
+        return shipped(self)
+    active = current()
+    assert active is not None
+    if active.processing is None:
+        raise NotImplementedError("offline mode's processing job runner is not running")
+    backend = self.sagemaker_backend
+    name = self._get_param("ProcessingJobName")
+    if name in backend.processing_jobs:
+        arn = FakeProcessingJob.arn_formatter(name, backend.account_id, backend.region_name)
+        raise ResourceInUseException(
+            message="Processing job names must be unique within an AWS account and region, and a processing job "
+            f"with this name already exists ({arn})"
+        )
+    _require_assumable(active, self._get_param("RoleArn"))
+    errors = request_errors(self._get_param("ProcessingInputs"), self._get_param("ProcessingOutputConfig"))
+    if errors:
+        raise ValidationError(message="; ".join(errors))
+    environment = copy.deepcopy(self._get_param("Environment") or {})
+    resources = copy.deepcopy(self._get_param("ProcessingResources"))
+    result = original(SageMakerResponse, "create_processing_job")(self)
+    job = backend.processing_jobs[name]
+    # moto keeps neither; DescribeProcessingJob returns both.
+    job.environment = environment
+    job.processing_resources = resources
+    active.processing.start(job)
+    return result
+
+
+def _stop_processing_job(self: Any) -> Any:
+    active = current()
+    if active is None or active.processing is None:
+        return original(SageMakerResponse, "stop_processing_job")(self)
+    backend = self.sagemaker_backend
+    name = self._get_param("ProcessingJobName")
+    job = backend.processing_jobs.get(name)
+    if job is None:
+        return original(SageMakerResponse, "stop_processing_job")(self)  # moto's "Could not find" error
+    if job.processing_job_status in ("Completed", "Failed", "Stopped"):
+        raise ValidationError(
+            message=f"The processing job {job.arn} has already ended ({job.processing_job_status}); "
+            "only an InProgress job can be stopped."
+        )
+    active.processing.stop(job)
+    return EmptyResult()
 
 
 def _create_model(self: Any) -> Any:

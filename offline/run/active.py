@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from offline.services.iam.enforcement import Iam
     from offline.services.lambda_runtime import LambdaRuntime
     from offline.services.sagemaker_hosting import EndpointFleet
+    from offline.services.sagemaker_processing import ProcessingJobRunner
     from offline.services.sagemaker_training import TrainingJobRunner
 
 
@@ -35,6 +36,8 @@ class Services:
     iam: Iam | None = None
     #: What CloudWatch does when an alarm changes state.
     alarms: AlarmActions | None = None
+    #: SageMaker Processing jobs; None where a test runs the services without them.
+    processing: ProcessingJobRunner | None = None
 
 
 _active: Services | None = None

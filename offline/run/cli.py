@@ -18,9 +18,10 @@ from pathlib import Path
 
 from offline.deploy.assembly import REPO_ROOT, Assembly, SynthError, load, synthesize
 from offline.deploy.deployment import ProvisionError
-from offline.run import processes, report
+from offline.run import processes, report, scenarios
 from offline.run.faults import UnknownStateError
 from offline.run.progress import Printer
+from offline.run.scenarios import SCENARIOS
 from offline.run.session import LocalPipeline, RunResult
 from offline.run.usage import ERROR_PATH_STATES, MIN_ROWS, NORMAL_PATH_STATES, usage_error
 from offline.run.workdir_lock import WorkdirBusyError, locked
@@ -37,9 +38,13 @@ and, only run after another failure (naming one also fails Initiate):
   {", ".join(ERROR_PATH_STATES)}
 With --runs 2 or more, only the first run meets the fault; the next shows the recovery.
 
+--scenario NAME plays a story end to end and checks that it held (see --scenario above).
+
 exit status:
-  0    every run succeeded and the prediction answered 200 (--serve: then stopped by Ctrl-C)
-  1    a run failed, the prediction did not answer 200, synth failed, or the local deploy failed
+  0    every run succeeded and the prediction answered 200, or the --scenario held
+       (--serve: then stopped by Ctrl-C)
+  1    a run failed, the prediction did not answer 200, the scenario did not hold, synth failed,
+       or the local deploy failed
   2    usage error: a bad option, an unknown --env or --fail-at state, a busy --workdir
   130  interrupted by Ctrl-C before the end
 """
@@ -55,7 +60,16 @@ def parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("--env", default="dev", help="the cdk.json environment to synthesize (default dev)")
+    run.add_argument(
+        "--env", help="the cdk.json environment to synthesize (default dev, or the one the --scenario needs)"
+    )
+    run.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        metavar="NAME",
+        help="play a named story end to end and check it held: "
+        + "; ".join(f"{s.name} ({s.summary})" for s in SCENARIOS.values()),
+    )
     run.add_argument(
         "--assembly",
         type=Path,
@@ -84,12 +98,19 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--max-wait", type=float, default=2.0, help="longest real sleep of a Wait state or Retry (default 2 s)"
     )
+    run.add_argument(
+        "--no-tracking",
+        action="store_true",
+        help="do not start the local MLflow tracking server (training then logs nothing to MLflow)",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="also show Choice, Pass, Wait and Succeed states")
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parser().parse_args(argv)
+    if options.env is None:
+        options.env = SCENARIOS[options.scenario].env if options.scenario else "dev"
     problem = usage_error(options)
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
@@ -125,6 +146,7 @@ def _run(options: argparse.Namespace, log: Printer) -> int:
             log=log,
             max_wait_seconds=options.max_wait,
             verbose=options.verbose,
+            tracking=not options.no_tracking,
         ) as pipeline:
             report.describe_local_aws(pipeline, log)
             if pipeline.faults.also_failing:
@@ -132,9 +154,12 @@ def _run(options: argparse.Namespace, log: Printer) -> int:
                     f"--fail-at {options.fail_at}: that state only runs after another failure, so "
                     f"{pipeline.faults.also_failing} fails too"
                 )
-            code, last = _runs(pipeline, options, log)
-            if code == 0 and last is not None:
-                code = _predict(pipeline, last, log)
+            if options.scenario:
+                code, last = _scenario(pipeline, options, log)
+            else:
+                code, last = _runs(pipeline, options, log)
+                if code == 0 and last is not None:
+                    code = _predict(pipeline, last, log)
             report.report_denials(pipeline, log)
             report.final_summary(pipeline, last, log)
             if code == 0 and options.serve:
@@ -199,6 +224,16 @@ def _runs(pipeline: LocalPipeline, options: argparse.Namespace, log: Printer) ->
             log(f"--fail-at {options.fail_at}: this run did not reach that state; running once more")
             total += 1
     return 0, result
+
+
+def _scenario(pipeline: LocalPipeline, options: argparse.Namespace, log: Printer) -> tuple[int, RunResult | None]:
+    """Play ``--scenario``; 0 when every check of the story held."""
+    story = SCENARIOS[options.scenario].play(pipeline, options.rows, options.seed, log)
+    for number, result in enumerate(story.runs, start=1):
+        log(f"--- run {number} of the scenario ---")
+        report.run_summary(result, log, verbose=options.verbose)
+    scenarios.report(options.scenario, story, log)
+    return (0 if story.held else 1), (story.runs[-1] if story.runs else None)
 
 
 def _predict(pipeline: LocalPipeline, last: RunResult, log: Printer) -> int:

@@ -8,8 +8,9 @@ naming one also fails the first Task of the run: ``--fail-at NotifyFailure`` sho
 happens when the notification itself fails.
 
 Each integration fails the way AWS would when its state is named: a CodeBuild build ends
-FAILED, a training job's container writes ``failure``, an endpoint goes to Failed, a Lambda
-handler raises; any other task gets the service's error for a rejected call.
+FAILED, a training job's container writes ``failure``, a processing job's ``test`` input (else
+its first) arrives empty so its container exits with an error, an endpoint goes to Failed, a
+Lambda handler raises; any other task gets the service's error for a rejected call.
 """
 
 from __future__ import annotations
@@ -48,6 +49,19 @@ def _walk(states: dict[str, Any], start: str, *, follow_catch: bool) -> list[tup
     return found
 
 
+def _starts(definition: dict[str, Any]) -> list[str]:
+    """Where to walk from: ``StartAt``, or each machine's start in a combined definition (``Starts``)."""
+    starts = definition.get("Starts")
+    return list(starts) if starts else [definition["StartAt"]]
+
+
+def _walk_all(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    for start in _starts(definition):
+        found += _walk(definition["States"], start, follow_catch=True)
+    return found
+
+
 def error_path_states(definition: dict[str, Any]) -> set[str]:
     """Names of the states reachable from a ``States.ALL`` Catch (the notify-error path).
 
@@ -55,7 +69,7 @@ def error_path_states(definition: dict[str, Any]) -> set[str]:
     create it"), so only catch-all handlers start the error path.
     """
     names: set[str] = set()
-    for _, state in _walk(definition["States"], definition["StartAt"], follow_catch=True):
+    for _, state in _walk_all(definition):
         for catch in state.get("Catch", []):
             if "States.ALL" in catch.get("ErrorEquals", []):
                 names |= {name for name, _ in _walk(definition["States"], catch["Next"], follow_catch=True)}
@@ -66,7 +80,7 @@ def failable_states(definition: dict[str, Any]) -> list[str]:
     """Task states of the normal path, in the order a run meets them."""
     error_path = error_path_states(definition)
     names: list[str] = []
-    for name, state in _walk(definition["States"], definition["StartAt"], follow_catch=True):
+    for name, state in _walk_all(definition):
         if state.get("Type") == "Task" and name not in error_path and name not in names:
             names.append(name)
     return names
@@ -76,7 +90,7 @@ def error_path_tasks(definition: dict[str, Any]) -> list[str]:
     """Task states that only run after another failure (the notifications of the error path)."""
     error_path = error_path_states(definition)
     names: list[str] = []
-    for name, state in _walk(definition["States"], definition["StartAt"], follow_catch=True):
+    for name, state in _walk_all(definition):
         if state.get("Type") == "Task" and name in error_path and name not in names:
             names.append(name)
     return names

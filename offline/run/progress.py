@@ -129,6 +129,10 @@ class Progress:
             label = execution_arn.rsplit(":", 1)[-1][:8]
             self._executions[execution_arn] = _ExecutionView(execution_arn, label)
 
+    def followed(self) -> list[str]:
+        """Every execution followed so far, in the order they were first followed."""
+        return list(self._executions)
+
     def following(self, execution_arn: str) -> bool:
         return execution_arn in self._executions
 

@@ -47,6 +47,7 @@ def shell_commands(pipeline: LocalPipeline) -> list[str]:
     return [
         f"aws stepfunctions list-executions --state-machine-arn {pipeline.state_machine.arn}",
         f"aws s3 ls s3://{bucket}/{prefix} --recursive",
+        f"python -m pipeline models list --env {environment_name(pipeline)}",
         "aws sagemaker list-endpoints",
         f"aws {_invoke(pipeline)}",
         f"make retrain ENV={environment_name(pipeline)}",
@@ -86,6 +87,11 @@ def describe_local_aws(pipeline: LocalPipeline, log: Log) -> None:
                 f"notifications (read from the SQS queue offline-notifications, subscribed to the topic) are "
                 f"printed here and appended to {pipeline.workdir / 'logs' / 'notifications.log'}",
                 f"local API: POST {pipeline.api.url}/predict",
+                *(
+                    [f"MLflow tracking server (experiments, runs, models): {pipeline.tracking_url}"]
+                    if pipeline.tracking_url
+                    else []
+                ),
             ]
         )
     )
@@ -97,6 +103,8 @@ def run_summary(result: RunResult, log: Log, *, verbose: bool = False) -> None:
     for execution in result.executions:
         waited = f" (waited in line behind {execution.queued_behind})" if execution.queued_behind else ""
         log(f"execution {execution.arn.rsplit(':', 1)[-1]} from {execution.object_key}: {execution.status}{waited}")
+    for deployment in result.deployments:
+        log(f"deployment {deployment.arn.rsplit(':', 1)[-1]} (registry event): {deployment.status}")
     timings = result.timings if verbose else [t for t in result.timings if t.does_work]
     log("per-state timings of the last execution:\n" + timing_table(timings))
     if result.probe is not None:
@@ -130,8 +138,15 @@ def final_summary(pipeline: LocalPipeline, last: RunResult | None, log: Log) -> 
         f"  notifications:   {workdir / 'logs' / 'notifications.log'}",
         f"  image builds:    {workdir / 'builds'}/<build id>/ (buildspec output, docker shim log)",
         f"  training jobs:   {workdir / 'training-jobs'}/<job>/ (container output, model artifact)",
+        f"  evaluations:     {workdir / 'processing-jobs'}/<job>/ (evaluation.json: challenger vs champion)",
+        f"  model registry:  python -m pipeline models list --env {environment_name(pipeline)} (exports above)",
         f"  endpoints:       {workdir / 'endpoints'}/<endpoint>/<config>/",
-        "  keep the API and the local AWS up to try them: python -m offline run --serve",
+        *(
+            [f"  experiments:     MLflow at {pipeline.tracking_url} (runs kept in {workdir / 'mlflow'})"]
+            if pipeline.tracking_url
+            else []
+        ),
+        "  keep the API, the local AWS and MLflow up to try them: python -m offline run --serve",
     ]
     log("\n".join(lines))
 

@@ -34,6 +34,7 @@ from offline import moto_patches
 from offline.deploy.assembly import REPO_ROOT, Assembly
 from offline.deploy.deployment import Deployment, Rule
 from offline.deploy.provision import Provisioner
+from offline.moto_patches import model_registry
 from offline.run import processes
 from offline.run.active import Services, activate
 from offline.run.faults import FaultPlan
@@ -42,17 +43,23 @@ from offline.run.progress import Log, Notification, Printer, Progress, StateTimi
 from offline.services.api_gateway import local_api
 from offline.services.cloudwatch_alarms import AlarmActions
 from offline.services.codebuild import LocalCodeBuild
-from offline.services.eventbridge import EventBridge
+from offline.services.eventbridge import Delivery, EventBridge
 from offline.services.http_server import Server
 from offline.services.iam.enforcement import Iam
 from offline.services.lambda_runtime import LambdaRuntime
+from offline.services.mlflow_server import start_tracking_server
 from offline.services.sagemaker_hosting import EndpointFleet
+from offline.services.sagemaker_processing import ProcessingJobRunner
 from offline.services.sagemaker_runtime import runtime_proxy
 from offline.services.sagemaker_training import TrainingJobRunner
 
 PROXY_HANDLER = "lambdas.inference_proxy.app.handler"
 LABEL_COLUMN = "is_fraud"
 EXECUTION_TIMEOUT_SECONDS = 600.0
+#: The folders of a dataset, uploaded before its completion marker.
+DATASET_CHANNELS = ("train", "validation", "test")
+#: How long the run keeps watching for an execution that an event of a finished one starts.
+SETTLE_SECONDS = 1.5
 
 
 class _Ports:
@@ -107,6 +114,8 @@ class RunResult:
     probe: Probe | None = None
     #: Why EventBridge could not start an execution for an upload (its FailedInvocations).
     trigger_failures: list[str] = field(default_factory=list)
+    #: Deployment executions the registry's events started during the run.
+    deployments: list[ExecutionResult] = field(default_factory=list)
 
     @property
     def dataset(self) -> str:
@@ -119,8 +128,14 @@ class RunResult:
         return self.executions[-1]
 
     @property
+    def failed(self) -> list[ExecutionResult]:
+        """The executions, retraining or deployment, that did not succeed."""
+        return [e for e in (*self.executions, *self.deployments) if e.status != "SUCCEEDED"]
+
+    @property
     def succeeded(self) -> bool:
-        return bool(self.executions) and all(e.status == "SUCCEEDED" for e in self.executions)
+        every = [*self.executions, *self.deployments]
+        return bool(self.executions) and all(e.status == "SUCCEEDED" for e in every)
 
 
 @dataclass(frozen=True)
@@ -142,6 +157,7 @@ class LocalPipeline:
         log: Log | None = None,
         max_wait_seconds: float = 2.0,
         verbose: bool = False,
+        tracking: bool = False,
     ) -> None:
         self.assembly = assembly
         self.workdir = workdir
@@ -149,6 +165,9 @@ class LocalPipeline:
         self.log: Log = log or Printer()
         self._max_wait = max_wait_seconds
         self._verbose = verbose
+        self._tracking = tracking
+        #: The local MLflow tracking server's URL, when the pipeline runs with one.
+        self.tracking_url: str | None = None
         self._exit = contextlib.ExitStack()
         self._runs = 0
 
@@ -174,8 +193,10 @@ class LocalPipeline:
         stack = self.assembly.stacks[0]
         self.workdir.mkdir(parents=True, exist_ok=True)
         # What a previous local AWS left (its jobs, builds, endpoints) means nothing to this one.
-        for leftover in ("builds", "training-jobs", "endpoints", "datasets", "logs"):
+        for leftover in ("builds", "training-jobs", "processing-jobs", "endpoints", "datasets", "logs"):
             shutil.rmtree(self.workdir / leftover, ignore_errors=True)
+        # MLflow takes seconds to start: it comes up while moto starts and the stacks deploy.
+        tracking = self._exit.enter_context(start_tracking_server(self.workdir)) if self._tracking else None
         self.aws: LocalAws = self._exit.enter_context(
             running_moto(account=stack.account, region=stack.region, port=ports().moto)
         )
@@ -198,6 +219,7 @@ class LocalPipeline:
         self.training = TrainingJobRunner(
             aws=self.aws, workdir=self.workdir, faults=self.faults, log=self.log, iam=self.iam
         )
+        self.processing = ProcessingJobRunner(aws=self.aws, workdir=self.workdir, faults=self.faults, iam=self.iam)
         self.fleet = EndpointFleet(
             aws=self.aws,
             workdir=self.workdir,
@@ -220,6 +242,7 @@ class LocalPipeline:
                 max_wait_seconds=self._max_wait,
                 iam=self.iam,
                 alarms=self.alarms,
+                processing=self.processing,
             )
         )
         self._exit.callback(activate, None)
@@ -237,20 +260,30 @@ class LocalPipeline:
             assembly=self.assembly, aws=self.aws, lambdas=self.lambdas, codebuild=self.codebuild, iam=self.iam
         ).deploy()
         self.state_machine = self.deployment.state_machine()
-        self.faults.validate(self.state_machine.definition)
+        self.deployment_machine = self.deployment.deployment_state_machine()
+        self.definition = self.deployment.combined_definition()
+        self.faults.validate(self.definition)
         self.bridge = EventBridge(rules=self.deployment.rules, start_execution=self._start_target, log=self.log)
         self._exit.callback(self.bridge.stop)
+        model_registry.send_events_to(self.bridge.put_event)
+        self._exit.callback(model_registry.send_events_to, None)
         self.progress = Progress(
             aws=self.aws,
             topics=self.deployment.topics,
             log=self.log,
-            definition=self.state_machine.definition,
+            definition=self.definition,
             verbose=self._verbose,
             notifications_log=self.workdir / "logs" / "notifications.log",
         )
         proxy = self.deployment.lambda_with_handler(PROXY_HANDLER)
         self.api: Server = local_api(self.lambdas, proxy.function_name, port=ports().api)
         self._exit.callback(self.api.stop)
+        if tracking is not None:
+            self.tracking_url = tracking.wait_ready()
+            # Training and evaluation jobs start with this process's environment (their own Environment on
+            # top): offline they always track to the local server.
+            self._exit.callback(_restore_environment, "MLFLOW_TRACKING_URI", os.environ.get("MLFLOW_TRACKING_URI"))
+            os.environ["MLFLOW_TRACKING_URI"] = self.tracking_url
 
     def _start_target(self, rule: Rule, target: dict[str, Any], payload: str) -> str:
         """StartExecution as EventBridge does it: signed as the target's role."""
@@ -279,6 +312,7 @@ class LocalPipeline:
 
     def _stop_children(self) -> None:
         self.training.wait_idle(timeout=5)
+        self.processing.wait_idle(timeout=5)
         self.fleet.stop_all()
         processes.stop_all()
 
@@ -301,25 +335,28 @@ class LocalPipeline:
                     return str(bucket), prefix, marker
         raise RuntimeError("the app has no EventBridge rule on S3 'Object Created' events for <prefix>*/<marker>")
 
-    def generate_dataset(self, name: str, *, rows: int, seed: int) -> Path:
+    def generate_dataset(self, name: str, *, rows: int, seed: int, shuffle_labels: bool = False) -> Path:
+        """``training.synthetic``'s files; ``shuffle_labels`` spoils train and validation (a worse model)."""
         out = self.workdir / "datasets" / name
+        shuffle = ["--shuffle-labels"] if shuffle_labels else []
+        command = [sys.executable, "-m", "training.synthetic", "--rows", str(rows), "--seed", str(seed)]
         subprocess.run(
-            [sys.executable, "-m", "training.synthetic", "--rows", str(rows), "--seed", str(seed), "--out", str(out)],
+            [*command, "--out", str(out), *shuffle],
             cwd=REPO_ROOT,
             check=True,
             capture_output=True,
         )
         return out
 
-    def upload_dataset(self, name: str, *, rows: int, seed: int) -> str:
-        """Generate a dataset and upload it as a user would: train, validation, then the marker.
+    def upload_dataset(self, name: str, *, rows: int, seed: int, shuffle_labels: bool = False) -> str:
+        """Generate a dataset and upload it as a user would: train, validation, test, then the marker.
 
         Returns the marker's key: the object whose creation starts a run.
         """
-        files = self.generate_dataset(name, rows=rows, seed=seed)
+        files = self.generate_dataset(name, rows=rows, seed=seed, shuffle_labels=shuffle_labels)
         bucket, prefix, marker = self.data_location()
         s3 = self.aws.client("s3")
-        for channel in ("train", "validation"):
+        for channel in DATASET_CHANNELS:
             key = f"{prefix}{name}/{channel}/{channel}.csv"
             s3.upload_file(str(files / f"{channel}.csv"), bucket, key)
             self.log(f"uploaded s3://{bucket}/{key}")
@@ -328,7 +365,9 @@ class LocalPipeline:
         self.log(f"uploaded s3://{bucket}/{marker_key} (the dataset is complete)")
         return marker_key
 
-    def run(self, *, rows: int, seed: int, probe: bool = False, datasets: int = 1) -> RunResult:
+    def run(
+        self, *, rows: int, seed: int, probe: bool = False, datasets: int = 1, shuffle_labels: bool = False
+    ) -> RunResult:
         """Upload ``datasets`` datasets back to back and follow the executions they start.
 
         More than one dataset exercises the line: the later ones land while the first
@@ -343,8 +382,8 @@ class LocalPipeline:
         try:
             for index in range(datasets):
                 self._runs += 1
-                name = f"dataset-{self._runs:02d}-seed{seed + index}"
-                self.upload_dataset(name, rows=rows, seed=seed + index)
+                name = f"dataset-{self._runs:02d}-seed{seed + index}{'-shuffled' if shuffle_labels else ''}"
+                self.upload_dataset(name, rows=rows, seed=seed + index, shuffle_labels=shuffle_labels)
                 names.append(name)
                 if probe and prober is None:
                     prober = _Prober(self.api.url, self.workdir / "datasets" / name / "test.csv")
@@ -352,18 +391,19 @@ class LocalPipeline:
                 self._wait_for_deliveries()
                 for delivery in self.bridge.deliveries[first_delivery:]:
                     self.progress.follow(delivery.execution_arn)
-            deliveries = self.bridge.deliveries[first_delivery:]
+            deliveries = self._retraining(self.bridge.deliveries[first_delivery:])
             failures = self.bridge.failures[first_failure:]
             if not deliveries and not failures:
                 bucket, prefix, marker = self.data_location()
                 raise RuntimeError(
                     f"no execution started: no EventBridge rule matched s3://{bucket}/{prefix}{names[-1]}/{marker}"
                 )
-            self.wait_until_done()
+            self.wait_until_settled(first_delivery)
         finally:
             if prober is not None:
                 prober.stop()
         self.progress.poll()
+        deployments = [d for d in self.bridge.deliveries[first_delivery:] if d not in deliveries]
         executions = [
             ExecutionResult(
                 d.execution_arn,
@@ -381,11 +421,43 @@ class LocalPipeline:
             timings=[],
             seconds=time.monotonic() - started,
             probe=prober.result if prober is not None else None,
+            deployments=[
+                ExecutionResult(d.execution_arn, self.progress.status(d.execution_arn), d.object_key)
+                for d in deployments
+            ],
         )
         if executions:
-            label = result.main.arn.rsplit(":", 1)[-1][:8]
-            result.timings = [t for t in self.progress.timings if t.execution == label]
+            # The last retraining execution, and the deployments its registered version started.
+            labels = {e.arn.rsplit(":", 1)[-1][:8] for e in (result.main, *result.deployments)}
+            result.timings = [t for t in self.progress.timings if t.execution in labels]
         return result
+
+    def _retraining(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """The deliveries that started retraining executions (the others are deployments)."""
+        marker = f":execution:{self.state_machine.name}:"
+        return [d for d in deliveries if marker in d.execution_arn]
+
+    def wait_until_settled(self, first_delivery: int = 0) -> None:
+        """Follow executions until none runs and no event of a finished one starts another.
+
+        A retraining run ends by registering a version; the registry's event may start a
+        deployment, whose events may start more. Wait until that chain has ended.
+        """
+        deadline = time.monotonic() + EXECUTION_TIMEOUT_SECONDS
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            for delivery in self.bridge.deliveries[first_delivery:]:
+                if not self.progress.following(delivery.execution_arn):
+                    self.progress.follow(delivery.execution_arn)
+            self.progress.poll()
+            if self.progress.running() or not self.bridge.idle():
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= SETTLE_SECONDS:
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"executions still running after {EXECUTION_TIMEOUT_SECONDS:.0f} s")
 
     def _wait_for_deliveries(self) -> None:
         deadline = time.monotonic() + 30
@@ -397,10 +469,11 @@ class LocalPipeline:
         another shell (``make retrain``, ``aws stepfunctions start-execution``, an upload)."""
         sfn = self.aws.client("stepfunctions")
         new: list[tuple[Any, str]] = []
-        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine.arn):
-            for execution in page["executions"]:
-                if not self.progress.following(execution["executionArn"]):
-                    new.append((execution["startDate"], execution["executionArn"]))
+        for machine in self.deployment.state_machines:
+            for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine.arn):
+                for execution in page["executions"]:
+                    if not self.progress.following(execution["executionArn"]):
+                        new.append((execution["startDate"], execution["executionArn"]))
         arns = [arn for _started, arn in sorted(new)]
         for arn in arns:
             self.progress.follow(arn)
@@ -457,6 +530,13 @@ class LocalPipeline:
         row = feature_row(test_csv)
         status, body = post_prediction(self.api.url, row)
         return Prediction(request=row, status=status, body=body)
+
+
+def _restore_environment(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def feature_row(test_csv: Path, index: int = 0) -> str:

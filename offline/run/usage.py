@@ -17,13 +17,22 @@ from stacks.config import ConfigError
 #: Fewer rows leave the validation split (15 %) with too few frauds (about 2 %) to evaluate a model.
 MIN_ROWS = 1000
 
-#: Task states of the normal path, in the order a run meets them.
+#: Task states of the normal path, in the order a run meets them: the retraining state machine,
+#: then the deployment state machine its registered version starts.
 NORMAL_PATH_STATES = (
     "Initiate",
     "BuildTrainingImage",
     "BuildInferenceImage",
     "Train",
+    "FindChampion",
+    "DescribeChampion",
+    "Evaluate",
+    "Gate",
+    "Register",
+    "NotifyRegistered",
+    "ResolveVersion",
     "CreateModel",
+    "NotifySkipped",
     "CreateEndpointConfig",
     "FindEndpoint",
     "DescribeExistingEndpoint",
@@ -32,7 +41,7 @@ NORMAL_PATH_STATES = (
     "DeleteFailedEndpoint",
     "CheckEndpoint",
     "CleanUpOldVersions",
-    "NotifySuccess",
+    "NotifyDeployed",
 )
 #: Task states that only run after another failure; naming one also fails the first Task.
 ERROR_PATH_STATES = ("NotifyFailure", "NotifyFailureFallback")
@@ -48,6 +57,9 @@ def usage_error(options: argparse.Namespace) -> str | None:
         )
     if options.runs < 1:
         return f"--runs {options.runs}: at least one run"
+    scenario = getattr(options, "scenario", None)
+    if scenario and (options.fail_at or options.runs != 1):
+        return f"--scenario {scenario} plays its own runs; leave out --runs and --fail-at"
     if options.max_wait < 0:
         return f"--max-wait {options.max_wait:g}: a wait cannot be negative (0 does not sleep at all)"
     if options.assembly is None:

@@ -1,12 +1,14 @@
 """The EventBridge → Step Functions delivery moto lacks.
 
-S3 "Object Created" events (from moto's S3, see ``offline.moto_patches``) are matched
-against each deployed rule's own EventPattern; for every matching rule whose target is a
-state machine, the target's own Input/InputTransformer builds the execution input and
+The events AWS services send, which moto never delivers (S3 "Object Created" from moto's S3,
+SageMaker's "SageMaker Model Package State Change" from ``offline.moto_patches.model_registry``),
+are matched against each deployed rule's own EventPattern; for every matching rule whose
+target is a state machine, the target's own Input/InputTransformer builds the execution input and
 StartExecution runs, signed as the target's role (EventBridge assumes it as
 ``events.amazonaws.com``; EventBridge User Guide, "Using IAM roles to invoke targets").
-Delivery happens on a dispatcher thread after a short latency, like EventBridge's, so a
-dataset's two uploads are both in S3 before the first run looks.
+Delivery happens on a dispatcher thread after a short latency, like EventBridge's, never
+inside the API call that caused the event: a dataset's two uploads are both in S3 before the
+first run looks, and a model package's new status is visible before its deployment starts.
 
 A target EventBridge cannot invoke (its role is missing, untrusted or not allowed
 ``states:StartExecution``) is not an error anywhere in AWS: the rule's FailedInvocations
@@ -86,8 +88,18 @@ def s3_object_created_event(created: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def event_subject(event: dict[str, Any]) -> str:
+    """What an event is about, for the run's report: an S3 object's key, else the event's first resource."""
+    detail = event.get("detail") or {}
+    s3_object = detail.get("object") if isinstance(detail, dict) else None
+    if isinstance(s3_object, dict) and "key" in s3_object:
+        return str(s3_object["key"])
+    resources = event.get("resources") or []
+    return str(resources[0]) if resources else str(event.get("detail-type"))
+
+
 class EventBridge:
-    """Delivers S3 events to the state machine targets of matching rules."""
+    """Delivers AWS service events to the state machine targets of matching rules."""
 
     def __init__(
         self,
@@ -109,9 +121,13 @@ class EventBridge:
         self._thread.start()
 
     def on_object_created(self, created: dict[str, Any]) -> None:
+        self.put_event(s3_object_created_event(created))
+
+    def put_event(self, event: dict[str, Any]) -> None:
+        """Queue an event an AWS service sends; it reaches the targets ``DELIVERY_LATENCY_SECONDS`` later."""
         with self._pending_lock:
             self._pending += 1
-        self._queue.put({**s3_object_created_event(created), "_due": time.monotonic() + DELIVERY_LATENCY_SECONDS})
+        self._queue.put({**event, "_due": time.monotonic() + DELIVERY_LATENCY_SECONDS})
 
     def idle(self) -> bool:
         """Whether every event received so far has been delivered."""
@@ -147,7 +163,7 @@ class EventBridge:
                     continue
                 payload = transform_input(target, event, rule_arn=rule.arn, rule_name=rule.name)
                 json.loads(payload)  # EventBridge refuses to deliver an input that is not JSON
-                key = event["detail"]["object"]["key"]
+                key = event_subject(event)
                 try:
                     execution_arn = self._start_execution(rule, target, payload)
                 except Exception as error:

@@ -12,6 +12,13 @@ role must be allowed to pull the image and read the model data, or the deploy fa
 SageMaker's "Could not access model data" reason (SageMaker Developer Guide, "How to use
 SageMaker AI execution roles": CreateModel API execution role permissions).
 
+A model created from a model package (a container with ``ModelPackageName``, as the deployment
+state machine creates them) runs the package's first inference container: its ``Image`` and
+``ModelDataUrl`` come from the package's ``InferenceSpecification.Containers[0]``, and the
+model's own container ``Environment`` (e.g. ``MODEL_VERSION``) is set on top of the package
+container's (SageMaker API Reference, "ContainerDefinition": ``ModelPackageName``, "The name or
+Amazon Resource Name (ARN) of the model package to use to create the model").
+
 An update is blue/green: the new process starts and becomes healthy, routing switches to it
 atomically, and only then, after in-flight requests drained, the old one stops. Requests
 sent through the runtime proxy during an update therefore never fail.
@@ -82,8 +89,11 @@ class EndpointFleet:
         describe_model: Callable[[str], Any],
         log: Callable[[str], None] = print,
         iam: Iam | None = None,
+        describe_model_package: Callable[[str], dict[str, Any]] | None = None,
     ) -> None:
+        """``describe_model_package(name)`` answers DescribeModelPackage (default: the local AWS's API)."""
         self._aws = aws
+        self._describe_model_package = describe_model_package or self._describe_package_through_api
         self._iam = iam
         self._workdir = workdir / "endpoints"
         self._faults = faults
@@ -140,7 +150,7 @@ class EndpointFleet:
         config = self._describe_config(config_name)
         variant = config["ProductionVariants"][0]
         model = self._describe_model(variant["ModelName"])
-        container = model.primary_container or (model.containers or [{}])[0]
+        container = model_container(model, self._describe_model_package)
         model_dir = self._workdir / endpoint_name / config_name / "model"
         model_dir.mkdir(parents=True, exist_ok=True)
         s3 = self._s3_as_role(model, str(container.get("Image", "")), endpoint_name)
@@ -148,15 +158,7 @@ class EndpointFleet:
             self._extract_model(container.get("ModelDataUrl"), model_dir, s3, model.execution_role_arn)
         port = free_port()
         log_file = model_dir.parent / "server.log"
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO_ROOT),
-            **(container.get("Environment") or {}),
-            "SM_MODEL_DIR": str(model_dir),
-            "SAGEMAKER_BIND_TO_PORT": str(port),
-            "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
-            "SERVE_HOST": "127.0.0.1",
-        }
+        env = server_environment(container, model_dir=model_dir, port=port)
         with log_file.open("wb") as log:
             process = processes.start(
                 [sys.executable, "-m", "inference.serve"], env=env, cwd=REPO_ROOT, stdout=log.fileno()
@@ -170,6 +172,10 @@ class EndpointFleet:
             processes.stop(process)
             raise
         return live
+
+    def _describe_package_through_api(self, name: str) -> dict[str, Any]:
+        described: dict[str, Any] = self._aws.client("sagemaker").describe_model_package(ModelPackageName=name)
+        return described
 
     def _s3_as_role(self, model: Any, image: str, endpoint_name: str) -> Any:
         """SageMaker hosts the model as its execution role: image pull first, then the model data."""
@@ -215,6 +221,49 @@ class EndpointFleet:
 
     def live_processes(self) -> dict[str, LiveProcess]:
         return dict(self._live)
+
+
+def model_container(model: Any, describe_model_package: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """The container SageMaker runs for moto's ``model``: its own, or its model package's first one.
+
+    A container naming a ``ModelPackageName`` takes ``Image`` and ``ModelDataUrl`` (and the
+    package container's ``Environment``) from the package; its own ``Environment`` is applied
+    over the package's.
+    """
+    container: dict[str, Any] = dict(model.primary_container or (model.containers or [{}])[0])
+    package_name = container.get("ModelPackageName")
+    if not package_name:
+        return container
+    try:
+        package = describe_model_package(package_name)
+    except ClientError as error:
+        raise DeployError(
+            f"Could not find model package {package_name} for model {model.model_name}: "
+            f"{error.response['Error'].get('Message')}"
+        ) from None
+    containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
+    if not containers:
+        raise DeployError(f"Model package {package_name} has no InferenceSpecification container to deploy")
+    packaged = containers[0]
+    return {
+        **container,
+        "Image": packaged.get("Image"),
+        "ModelDataUrl": packaged.get("ModelDataUrl"),
+        "Environment": {**(packaged.get("Environment") or {}), **(container.get("Environment") or {})},
+    }
+
+
+def server_environment(container: dict[str, Any], *, model_dir: Path, port: int) -> dict[str, str]:
+    """The model server's environment: the container's ``Environment`` under SageMaker's hosting variables."""
+    return {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        **(container.get("Environment") or {}),
+        "SM_MODEL_DIR": str(model_dir),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
+        "SERVE_HOST": "127.0.0.1",
+    }
 
 
 def _wait_healthy(live: LiveProcess) -> None:

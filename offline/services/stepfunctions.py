@@ -7,12 +7,14 @@ integration (``state_task_service_glue.py``): ``_eval_service_task`` makes the c
 raises the task's failure.
 
 * SageMaker calls go to moto's SageMaker (patched by ``offline.moto_patches`` so training
-  jobs and endpoints really run), signed as the state machine's role. For
-  ``createTrainingJob.sync`` Step Functions tags the job ``MANAGED_BY_AWS`` and reads its
-  tags back, then polls DescribeTrainingJob and returns its response (the calls of
-  ``offline.services.iam.integrations``). A failed job fails the task with ``States.TaskFailed`` and the
-  DescribeTrainingJob response (FailureReason included) as the cause; a rejected API call
-  fails it with ``SageMaker.AmazonSageMakerException``, as AWS Step Functions reports.
+  and processing jobs and endpoints really run), signed as the state machine's role. For
+  ``createTrainingJob.sync`` and ``createProcessingJob.sync`` Step Functions tags the job
+  ``MANAGED_BY_AWS`` and reads its tags back, then polls DescribeTrainingJob /
+  DescribeProcessingJob and returns its response (the calls of
+  ``offline.services.iam.integrations``). A failed or stopped job fails the task with
+  ``States.TaskFailed`` and the Describe response (FailureReason included) as the cause; a
+  rejected API call fails it with ``SageMaker.AmazonSageMakerException``, as AWS Step
+  Functions reports.
 * CodeBuild calls go to ``offline.services.codebuild`` (moto never runs a build), after the
   role's StartBuild / BatchGetBuilds permissions are evaluated in process; the output is
   ``{"Build": ...}`` with PascalCase keys, and a FAILED build fails the task with
@@ -55,7 +57,12 @@ SAGEMAKER_API_ERROR = "SageMaker.AmazonSageMakerException"
 #: The tag Step Functions puts on the SageMaker jobs it runs with ``.sync``.
 MANAGED_TAG = {"Key": "MANAGED_BY_AWS", "Value": "STARTED_BY_STEP_FUNCTIONS"}
 
-_TRAINING_RUNNING = {"InProgress", "Stopping"}
+#: The ``.sync`` SageMaker jobs: the job name parameter, the Describe call and its status field.
+_SYNC_JOBS = {
+    "create_training_job": ("TrainingJobName", "describe_training_job", "TrainingJobStatus"),
+    "create_processing_job": ("ProcessingJobName", "describe_processing_job", "ProcessingJobStatus"),
+}
+_JOB_RUNNING = {"InProgress", "Stopping"}
 
 
 def client_error(code: str, message: str, operation: str) -> ClientError:
@@ -131,6 +138,8 @@ class SageMakerIntegration(_OfflineIntegration):
         if services().faults.targets(state):
             if action == "create_training_job":
                 services().faults.arm("training", normalised_parameters["TrainingJobName"])
+            elif action == "create_processing_job":
+                services().faults.arm("processing", normalised_parameters["ProcessingJobName"])
             elif action in ("create_endpoint", "update_endpoint"):
                 services().faults.arm("endpoint", normalised_parameters["EndpointName"])
             else:
@@ -166,16 +175,20 @@ class SageMakerIntegration(_OfflineIntegration):
     ) -> Callable[[], Any]:
         env.stack.pop()
         action = self._get_boto_service_action()
-        if action != "create_training_job":
-            raise RuntimeError(f"offline mode supports .sync for sagemaker:createTrainingJob only, not {action}")
-        name = normalised_parameters["TrainingJobName"]
+        if action not in _SYNC_JOBS:
+            raise RuntimeError(
+                "offline mode supports .sync for sagemaker:createTrainingJob and sagemaker:createProcessingJob "
+                f"only, not {action}"
+            )
+        name_parameter, describe, status_field = _SYNC_JOBS[action]
+        name = normalised_parameters[name_parameter]
         client = _client("sagemaker", resource_runtime_part, state_credentials)
 
         def resolve() -> Any:
-            job = jsonable(client.describe_training_job(TrainingJobName=name))
-            if job["TrainingJobStatus"] in _TRAINING_RUNNING:
+            job = jsonable(getattr(client, describe)(**{name_parameter: name}))
+            if job[status_field] in _JOB_RUNNING:
                 return None
-            if job["TrainingJobStatus"] == "Completed":
+            if job[status_field] == "Completed":
                 return job
             raise FailureEventException(self._task_failure(env, TASK_FAILED, to_json_str(job)))
 

@@ -65,5 +65,6 @@ def repo_subset_bundling(paths: Sequence[str]) -> dict[str, Any]:
 LAMBDA_SHARED_PATHS = ("lambdas/__init__.py", "lambdas/common", "training/__init__.py", "training/feature_schema.py")
 
 #: The source of each container image; the Dockerfiles build with this asset as context.
-TRAINING_IMAGE_PATHS = ("training",)
+#: The training image also runs the evaluation job, which loads models with the serving loader.
+TRAINING_IMAGE_PATHS = ("training", "inference/__init__.py", "inference/model.py")
 INFERENCE_IMAGE_PATHS = ("inference", "training/__init__.py", "training/feature_schema.py")

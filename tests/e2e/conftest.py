@@ -13,11 +13,11 @@ from offline.deploy.intrinsics import Pseudo, Resolver
 _cache: dict[str, Assembly] = {}
 
 
-def synthesized_app() -> Assembly:
-    """``app.py`` synthesized for dev, once per test session (also used at collection time)."""
-    if "dev" not in _cache:
-        _cache["dev"] = synthesize("dev", REPO_ROOT / ".offline" / "test-cdk.out-dev")
-    return _cache["dev"]
+def synthesized_app(env: str = "dev") -> Assembly:
+    """``app.py`` synthesized for ``env``, once per test session (also used at collection time)."""
+    if env not in _cache:
+        _cache[env] = synthesize(env, REPO_ROOT / ".offline" / f"test-cdk.out-{env}")
+    return _cache[env]
 
 
 class _AnyLookup:
@@ -34,15 +34,26 @@ class _AnyLookup:
 
 
 def state_machine_definition(assembly: Assembly) -> dict[str, Any]:
-    """The synthesized state machine definition, references replaced by placeholders."""
+    """Every synthesized state machine's states in one definition (retraining and deployment; their state
+    names are unique across the app), references replaced by placeholders."""
     import json
 
+    states: dict[str, Any] = {}
+    starts: list[str] = []
     for stack in assembly.stacks:
-        for resource in stack.resources.values():
-            if resource["Type"] == "AWS::StepFunctions::StateMachine":
-                resolver = Resolver(pseudo=Pseudo("123456789012", "us-east-1", stack.name), lookup=_AnyLookup())
-                return dict(json.loads(resolver.resolve(resource["Properties"]["DefinitionString"])))
-    raise LookupError("the app has no state machine")
+        # The retraining machine first: a run meets its states before the deployment's.
+        machines = sorted(
+            (item for item in stack.resources.items() if item[1]["Type"] == "AWS::StepFunctions::StateMachine"),
+            key=lambda item: item[0].startswith("Deployment"),
+        )
+        for _logical_id, resource in machines:
+            resolver = Resolver(pseudo=Pseudo("123456789012", "us-east-1", stack.name), lookup=_AnyLookup())
+            definition = json.loads(resolver.resolve(resource["Properties"]["DefinitionString"]))
+            states.update(definition["States"])
+            starts.append(definition["StartAt"])
+    if not states:
+        raise LookupError("the app has no state machine")
+    return {"StartAt": starts[0], "Starts": starts, "States": states}
 
 
 @pytest.fixture(scope="session")

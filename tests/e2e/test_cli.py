@@ -27,7 +27,7 @@ def test_an_existing_assembly_runs_as_it_is_and_a_broken_endpoint_recovers_on_th
             "--assembly",
             str(assembly.directory),
             "--rows",
-            "1500",
+            "4000",
             "--runs",
             "2",
             "--fail-at",
@@ -49,11 +49,14 @@ def test_an_existing_assembly_runs_as_it_is_and_a_broken_endpoint_recovers_on_th
     assert "→ Train (Task)" in out
     assert "(Choice)" not in out
     assert "(Pass)" not in out
-    # And the success notification is shown whole, its metrics included
-    success = out[out.index("SNS ▸ [FraudPipeline dev] run ") :]
-    success = success[success.index("deployed") :]
-    assert success.index("Metrics:") < success.index("Execution: https://")
-    assert "validation:roc_auc" in success.split("Execution: https://", 1)[0]
+    # And the registration notification is shown whole: the gate's figures, then the link at its end
+    registered = out[out.index("SNS ▸ [FraudPipeline dev] version 1 approved") :]
+    body = registered.split("Execution: https://", 1)[0]
+    assert "PR-AUC" in body
+    assert "ROC-AUC" in body
+    assert "Decision: approved" in body
+    # (version 1 never served: its endpoint failed to come up, as injected; version 2 recovered it)
+    assert "SNS ▸ [FraudPipeline dev] version 2 deployed to fraud-detector-dev" in out
     # And the summary ends with the model's metrics and where to look next
     summary = out[out.rindex("model metrics (validation split):") :]
     assert "validation:roc_auc:" in summary

@@ -1,9 +1,11 @@
 """Offline IAM is not a no-op: without any one needed statement, the run fails where AWS would.
 
-Every statement of the state machine role's policies is deleted in turn (a statement without
+Every statement of both state machine roles' policies (retraining and deployment; NOT_SAMPLED
+names the one exception and why) is deleted in turn (a statement without
 an expectation below fails the test: decide where it is needed, or remove it from the app),
-and a sample of every other principal's: the Lambda roles, a CodeBuild role, the SageMaker
-execution role, the EventBridge role, and the CloudWatch statements of the alert topic's and
+and a sample of every other principal's: the Lambda roles (Initiate, QualityGate,
+ResolveDeployment, Notify, clean-up, proxy), a CodeBuild role, the SageMaker execution role, both
+EventBridge roles, and the CloudWatch statements of the alert topic's and
 key's policies. Each mutated assembly must fail at the step that needs the statement, with a
 message naming one of its actions.
 
@@ -34,32 +36,46 @@ from tests.e2e.iam_mutations import Statement, observe, statements, without
 pytestmark = pytest.mark.slow
 
 MACHINE = "state machine role"
+RETRAINING = "retraining state machine role"
+DEPLOYMENT = "deployment state machine role"
 BUILD = "Build(Training|Inference)Image"
+#: The job statements' tagging actions are needed by whichever job the statement is for.
+JOB = "(Train|Evaluate)"
 
 #: (principal, actions, where the run first needs them, scenario, sampled unless the statement has).
-#: Principals are matched as a regex on the role's logical id (or "state machine role", "topic
-#: policy", "key policy"); actions as a case-insensitive regex on the statement's action.
+#: Principals are matched as a regex on the role's logical id (or "retraining state machine role",
+#: "deployment state machine role", "topic policy", "key policy"); actions as a case-insensitive
+#: regex on the statement's action. Scenario "second-run" runs twice: some calls need a champion
+#: or a live endpoint, which only a second run has.
 EXPECTATIONS: tuple[tuple[str, str, str, str, str | None], ...] = (
-    (MACHINE, r"lambda:InvokeFunction", "Initiate", "run", None),
-    (MACHINE, r"logs:\w+|xray:\w+|sagemaker:listEndpoints", "deploy", "run", None),
-    (MACHINE, r"events:(PutTargets|PutRule|DescribeRule)", "deploy", "run", None),
-    (MACHINE, r"codebuild:\w+", BUILD, "run", None),
-    (
-        MACHINE,
-        r"sagemaker:(CreateTrainingJob|DescribeTrainingJob|StopTrainingJob|AddTags|ListTags)",
-        "Train",
-        "run",
-        None,
-    ),
-    (MACHINE, r"iam:PassRole", "Train", "run", None),
-    (MACHINE, r"sagemaker:CreateModel", "CreateModel", "run", None),
-    (MACHINE, r"sagemaker:CreateEndpointConfig", "CreateEndpointConfig", "run", None),
-    (MACHINE, r"sagemaker:(CreateEndpoint|UpdateEndpoint)", "CreateEndpoint", "run", None),
-    (MACHINE, r"sagemaker:(describeEndpoint|deleteEndpoint)", "CheckEndpoint", "run", None),
+    (MACHINE, r"logs:\w+|xray:\w+|sagemaker:(listEndpoints|listModelPackages)", "deploy", "run", None),
+    (RETRAINING, r"lambda:InvokeFunction", "Initiate", "run", None),
+    (RETRAINING, r"events:(PutTargets|PutRule|DescribeRule)", "deploy", "run", None),
+    (RETRAINING, r"codebuild:\w+", BUILD, "run", None),
+    (RETRAINING, r"sagemaker:(CreateTrainingJob|DescribeTrainingJob|StopTrainingJob)", "Train", "run", None),
+    (RETRAINING, r"sagemaker:(CreateProcessingJob|DescribeProcessingJob|StopProcessingJob)", "Evaluate", "run", None),
+    (RETRAINING, r"sagemaker:(AddTags|ListTags)", JOB, "run", None),
+    (RETRAINING, r"iam:PassRole", "Train", "run", None),
+    (RETRAINING, r"sagemaker:describeModelPackage", "DescribeChampion", "second-run", None),
+    (RETRAINING, r"sagemaker:createModelPackage", "Register", "run", None),
     # The fallback of a failing notifier publishes to the encrypted topic itself.
-    (MACHINE, r"sns:Publish|kms:[\w*]+", "NotifyFailureFallback", "notify-failure", None),
+    (RETRAINING, r"sns:Publish|kms:[\w*]+", "NotifyFailureFallback", "notify-failure", None),
+    (DEPLOYMENT, r"lambda:InvokeFunction", "ResolveVersion", "run", None),
+    (DEPLOYMENT, r"iam:PassRole|sagemaker:(CreateModel|ListTags)", "CreateModel", "run", None),
+    (DEPLOYMENT, r"sagemaker:CreateEndpointConfig", "CreateEndpointConfig", "run", None),
+    (DEPLOYMENT, r"sagemaker:(CreateEndpoint|UpdateEndpoint)", "CreateEndpoint", "run", None),
+    (DEPLOYMENT, r"sagemaker:(describeEndpoint|deleteEndpoint)", "CheckEndpoint", "run", None),
     ("^InitiateRole", r"s3:[\w*]+|ssm:\w+|ecr:DescribeImages|sns:Publish|kms:[\w*]+", "Initiate", "run", None),
     ("^InitiateRole", r"states:ListExecutions", "Initiate", "run", None),
+    ("^QualityGateRole", r"s3:[\w*]+|kms:[\w*]+", "Gate", "run", None),
+    ("^ResolveDeploymentRole", r"ssm:\w+|sagemaker:DescribeModelPackage", "ResolveVersion", "run", None),
+    (
+        "^ResolveDeploymentRole",
+        r"sagemaker:(DescribeEndpointConfig|DescribeModel)",
+        "ResolveVersion",
+        "second-run",
+        None,
+    ),
     (
         "^SageMakerCleanupPruneRole",
         r"sagemaker:(ListEndpointConfigs|ListModels|DescribeEndpoint|DescribeEndpointConfig)",
@@ -67,16 +83,26 @@ EXPECTATIONS: tuple[tuple[str, str, str, str, str | None], ...] = (
         "run",
         None,
     ),
-    ("^NotifyRole", r"sns:Publish|kms:[\w*]+", "NotifySuccess", "run", None),
-    ("^NotifyRole", r"sagemaker:DescribeTrainingJob", "notification", "run", None),
+    ("^NotifyRole", r"sns:Publish|kms:[\w*]+", "NotifyRegistered", "run", None),
     ("^PredictionsProxyRole", r"sagemaker:InvokeEndpoint", "predict", "run", None),
     ("^TrainingImageBuildProjectRole", r"ecr:[\w*]+|s3:[\w*]+", BUILD, "run", None),
     # The project logs to its own group; CDK's default /aws/codebuild/<project> statement is unused.
     ("^TrainingImageBuildProjectRole", r"logs:CreateLogStream", BUILD, "run", "logs:CreateLogGroup"),
     ("^SageMakerExecutionRole", r"s3:[\w*]+|kms:[\w*]+|ecr:\w+", "Train", "run", None),
     ("^WorkflowStateMachineEventsRole", r"states:StartExecution", "trigger", "run", None),
+    ("^DeploymentStateMachineEventsRole", r"states:StartExecution", "deployment trigger", "run", None),
     ("topic policy", r"sns:Publish", "alarm", "alarm", None),
     ("key policy", r"kms:[\w*]+", "alarm", "alarm", None),
+)
+
+#: Statements of the state machine roles the sample leaves out, and why.
+NOT_SAMPLED: tuple[tuple[str, str, str], ...] = (
+    (
+        DEPLOYMENT,
+        r"sns:Publish|kms:[\w*]+",
+        "the deployment machine's fallback publish: offline can fail the notifier only together with the first "
+        "Task of the app (Initiate, in the retraining machine), whose identical statement is sampled",
+    ),
 )
 
 #: The order in which a run meets the failure points: a statement is needed first at the earliest.
@@ -86,12 +112,19 @@ ORDER = (
     "Initiate",
     BUILD,
     "Train",
+    "DescribeChampion",
+    "Evaluate",
+    JOB,
+    "Gate",
+    "Register",
+    "NotifyRegistered",
+    "deployment trigger",
+    "ResolveVersion",
     "CreateModel",
     "CreateEndpointConfig",
     "CreateEndpoint",
     "CheckEndpoint",
     "CleanUpOldVersions",
-    "NotifySuccess",
     "notification",
     "predict",
     "NotifyFailureFallback",
@@ -117,11 +150,21 @@ def _expectation(statement: Statement, action: str) -> tuple[str, str] | None:
     return None
 
 
+def _not_sampled(statement: Statement) -> bool:
+    return any(
+        re.search(principal, statement.principal)
+        and all(re.fullmatch(actions, a, flags=re.IGNORECASE) for a in statement.actions)
+        for principal, actions, _reason in NOT_SAMPLED
+    )
+
+
 def cases() -> list[Case]:
     found: list[Case] = []
     for statement in statements(synthesized_app()):
+        if _not_sampled(statement):
+            continue
         expected = [e for e in (_expectation(statement, a) for a in statement.actions) if e is not None]
-        if statement.principal == MACHINE and len(expected) < len(statement.actions):
+        if statement.principal.endswith(MACHINE) and len(expected) < len(statement.actions):
             missing = [a for a in statement.actions if _expectation(statement, a) is None]
             raise AssertionError(f"no expectation for {missing} of the state machine role ({statement.label})")
         if expected:
@@ -141,11 +184,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def test_the_sample_covers_every_principal() -> None:
     principals = {c.statement.principal for c in cases()}
-    for expected in (MACHINE, "InitiateRole", "NotifyRole", "PredictionsProxyRole", "TrainingImageBuildProjectRole"):
-        assert any(p.startswith(expected) for p in principals), expected
-    for expected in ("SageMakerCleanupPruneRole",):
-        assert any(p.startswith(expected) for p in principals), expected
-    for expected in ("SageMakerExecutionRole", "WorkflowStateMachineEventsRole", "topic policy", "key policy"):
+    for expected in (
+        RETRAINING,
+        DEPLOYMENT,
+        "InitiateRole",
+        "NotifyRole",
+        "QualityGateRole",
+        "ResolveDeploymentRole",
+        "PredictionsProxyRole",
+        "TrainingImageBuildProjectRole",
+        "SageMakerCleanupPruneRole",
+        "SageMakerExecutionRole",
+        "WorkflowStateMachineEventsRole",
+        "DeploymentStateMachineEventsRole",
+        "topic policy",
+        "key policy",
+    ):
         assert any(p.startswith(expected) for p in principals), expected
 
 

@@ -9,6 +9,7 @@ local AWS.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -21,12 +22,12 @@ from offline.deploy.assembly import Assembly, SynthError
 from offline.run import processes
 from offline.run.faults import UnknownStateError, failable_states
 from offline.run.progress import silent
-from offline.run.session import LocalPipeline, RunResult
+from offline.run.session import ExecutionResult, LocalPipeline, RunResult
 from tests.e2e.conftest import state_machine_definition, synthesized_app
 
 pytestmark = pytest.mark.slow
 
-ROWS = 1500
+ROWS = 4000
 
 
 #: States a run meets only while recovering from a broken endpoint; ``test_recovery`` fails them.
@@ -64,15 +65,18 @@ def happy(tmp_path_factory: pytest.TempPathFactory) -> HappyPath:
     assembly = synthesized_app()
     workdir = tmp_path_factory.mktemp("happy")
     with LocalPipeline(assembly, workdir=workdir, log=silent) as pipeline:
-        first = pipeline.run(rows=ROWS, seed=1)
+        first = pipeline.run(rows=ROWS, seed=5)
         prediction = pipeline.predict(workdir / "datasets" / first.dataset / "test.csv")
-        second = pipeline.run(rows=ROWS, seed=2, probe=True, datasets=2)
+        second = pipeline.run(rows=ROWS, seed=6, probe=True, datasets=2)
     return HappyPath(first, second, prediction, processes.running())
 
 
-def test_the_first_run_succeeds_and_notifies_success(happy: HappyPath):
+def test_the_first_run_registers_an_approved_version_that_deploys(happy: HappyPath):
     assert happy.first.main.status == "SUCCEEDED"
-    assert any(n.subject.endswith("deployed") for n in happy.first.notifications)
+    subjects = [n.subject for n in happy.first.notifications]
+    assert "[FraudPipeline dev] version 1 approved" in subjects
+    assert "[FraudPipeline dev] version 1 deployed to fraud-detector-dev" in subjects
+    assert [d.status for d in happy.first.deployments] == ["SUCCEEDED"]
 
 
 def test_a_dataset_starts_one_execution_when_its_marker_lands(happy: HappyPath):
@@ -94,7 +98,7 @@ def test_a_dataset_landing_during_a_run_waits_in_line_and_is_trained_next(happy:
     assert second.queued_behind == first.arn.rsplit(":", 1)[-1]
     assert (first.status, second.status) == ("SUCCEEDED", "SUCCEEDED")
     subjects = [n.subject for n in happy.second.notifications]
-    assert sum(subject.endswith("deployed") for subject in subjects) == 2
+    assert sum(" deployed to " in subject for subject in subjects) == 2
     # And the wait was announced once, naming the dataset it will train on
     (queued,) = [n for n in happy.second.notifications if " queued behind " in n.subject]
     assert f"incoming/{happy.second.datasets[1]}/ (checked complete)" in queued.message
@@ -107,6 +111,8 @@ def test_the_first_run_builds_both_images_and_creates_the_endpoint(happy: HappyP
 def test_a_prediction_goes_through_the_local_api(happy: HappyPath):
     assert happy.prediction.status == 200
     answer = json.loads(happy.prediction.body)
+    # The answer names the registry version serving
+    assert answer["model_version"] == "1"
     assert answer["predictions"][0]["label"] in (0, 1)
     assert 0.0 <= answer["predictions"][0]["probability"] <= 1.0
 
@@ -177,11 +183,15 @@ def test_a_fault_fails_the_run_with_a_notification_naming_the_state(
         # When a dataset arrives (a state only met on a redeploy, such as UpdateEndpoint,
         # needs a first successful run)
         result = pipeline.run(rows=ROWS, seed=3)
-        if result.succeeded and failing_state not in entered(result):
+        if result.succeeded and failing_state == "NotifySkipped":
+            # Only a rejection of the live version with nothing to roll back to says "skipped"
+            result = _reject_the_live_version(pipeline, result)
+        elif result.succeeded and failing_state not in entered(result):
             result = pipeline.run(rows=ROWS, seed=4)
 
     # Then the run ends FAILED, SNS carried an error naming the state, and nothing is left running
-    assert result.main.status == "FAILED"
+    assert result.failed
+    assert all(e.status == "FAILED" for e in result.failed)
     failures = [n for n in result.notifications if "FAILED at" in n.subject]
     assert failures, [n.subject for n in result.notifications]
     named = {n.subject.split("FAILED at ", 1)[1].split(":", 1)[0] for n in failures}
@@ -194,6 +204,24 @@ def test_a_fault_fails_the_run_with_a_notification_naming_the_state(
     assert not [line for line in log.lines if line.endswith(("(Choice)", "(Pass)", "(Wait)"))]
     for line in (line for line in log.lines if " ✗ " in line):
         assert '{"' not in line, line
+
+
+def _reject_the_live_version(pipeline: LocalPipeline, run: RunResult) -> RunResult:
+    """Reject version 1 (live, and the only one): the deployment that follows has nothing to deploy."""
+    first_delivery = len(pipeline.bridge.deliveries)
+    first_notification = len(pipeline.progress.notifications)
+    arn = f"arn:aws:sagemaker:{pipeline.aws.region}:{pipeline.aws.account}:model-package/fraud-dev-models/1"
+    pipeline.aws.client("sagemaker").update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Rejected")
+    pipeline.wait_until_settled(first_delivery)
+    deliveries = pipeline.bridge.deliveries[first_delivery:]
+    return dataclasses.replace(
+        run,
+        deployments=[
+            ExecutionResult(d.execution_arn, pipeline.progress.status(d.execution_arn), d.object_key)
+            for d in deliveries
+        ],
+        notifications=pipeline.progress.notifications[first_notification:],
+    )
 
 
 class Recovery:
@@ -220,7 +248,7 @@ def recovery(tmp_path_factory: pytest.TempPathFactory) -> Recovery:
 
 def test_an_endpoint_that_failed_to_create_leaves_the_run_failed(recovery: Recovery):
     first = recovery.runs[0]
-    assert first.main.status == "FAILED"
+    assert [e.status for e in first.failed] == ["FAILED"]
     assert any("FAILED at CheckEndpoint" in n.subject for n in first.notifications)
 
 
@@ -230,13 +258,13 @@ def test_a_failed_endpoint_is_deleted_before_it_is_recreated(recovery: Recovery)
     assert {"DescribeExistingEndpoint", "DeleteFailedEndpoint"} <= entered(second)
     assert "UpdateEndpoint" not in entered(second)
     # When deleting fails, the run says so
-    assert second.main.status == "FAILED"
+    assert [e.status for e in second.failed] == ["FAILED"]
     assert any("FAILED at DeleteFailedEndpoint" in n.subject for n in second.notifications)
 
 
 def test_the_next_run_recovers_and_serves(recovery: Recovery):
     third = recovery.runs[2]
-    assert third.main.status == "SUCCEEDED"
+    assert third.succeeded
     assert {"DeleteFailedEndpoint", "CreateEndpoint"} <= entered(third)
     assert recovery.prediction.status == 200
 
@@ -248,7 +276,8 @@ def test_when_the_notifier_fails_the_fallback_names_the_state_that_failed_first(
         assert pipeline.faults.also_failing == "Initiate"
         result = pipeline.run(rows=ROWS, seed=8)
     # Then the plain fallback still reaches people, naming Initiate and its error, and the run fails
-    assert result.main.status == "FAILED"
+    assert result.failed
+    assert all(e.status == "FAILED" for e in result.failed)
     (fallback, *_) = [n for n in result.notifications if "plain fallback" in n.message]
     assert fallback.subject == "[FraudPipeline dev] FAILED at Initiate"
     assert "failed at Initiate with InjectedFaultError" in fallback.message

@@ -55,13 +55,17 @@ def test_the_readme_commands_start_runs_that_train_and_deploy(workdir: Path) -> 
             ["bash", "-c", script], cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=300
         )
         assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
-        started = pipeline.follow_new_executions()
-        pipeline.wait_until_done()
+        pipeline.follow_new_executions()
+        # Each run registers a version, whose approval starts a deployment: wait for all of them
+        pipeline.wait_until_settled()
+        pipeline.follow_new_executions()
+        retraining = f":execution:{pipeline.state_machine.name}:"
+        started = [arn for arn in pipeline.progress.followed() if retraining in arn]
         statuses = [pipeline.progress.status(arn) for arn in started]
         subjects = [n.subject for n in pipeline.progress.notifications]
     # Then three runs started: the marker's, make retrain's and the CLI's, one after the other
     assert statuses == ["SUCCEEDED"] * 3, subjects
-    assert sum(subject.endswith("deployed") for subject in subjects) == 3
+    assert sum(" deployed to " in subject for subject in subjects) == 3
     assert sum(" queued behind " in subject for subject in subjects) == 2
     names = [arn.rsplit(":", 1)[-1] for arn in started]
     assert names[1].startswith("retrain-")

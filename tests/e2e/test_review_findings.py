@@ -28,7 +28,7 @@ from tests.e2e.iam_mutations import find, observe, without_action
 
 pytestmark = pytest.mark.slow
 
-ROWS = 1500
+ROWS = 4000
 BUILD = "TrainingImageBuildProjectRole"
 
 
@@ -45,7 +45,8 @@ def entered(result: RunResult) -> set[str]:
 
 
 def test_without_add_tags_the_training_step_fails_naming_it(assembly: Assembly, workdir: Path) -> None:
-    statement = find(assembly, "state machine role", "sagemaker:AddTags")
+    # The training job statement (the evaluation job has its own, with its own AddTags)
+    statement = find(assembly, "retraining state machine role", "sagemaker:CreateTrainingJob")
     outcome = observe(without_action(assembly, statement, "sagemaker:AddTags"), workdir, scenario="run")
     assert outcome.where == "Train"
     assert outcome.message.startswith("SageMaker.AmazonSageMakerException")
@@ -68,12 +69,14 @@ class Busy:
         self,
         first: RunResult,
         first_history: list[dict[str, Any]],
+        deploy_history: list[dict[str, Any]],
         second: RunResult,
         rebuild: dict[str, Any],
         quiet_job: dict[str, Any],
     ) -> None:
         self.first = first
         self.first_history = first_history
+        self.deploy_history = deploy_history
         self.second = second
         self.rebuild = rebuild
         self.quiet_job = quiet_job
@@ -87,10 +90,12 @@ def busy(assembly: Assembly, tmp_path_factory: pytest.TempPathFactory) -> Busy:
             pipeline.faults.arm("throttle", state)
         first = pipeline.run(rows=ROWS, seed=21)
         first_history = history(pipeline, first.main.arn)
+        (deployment,) = first.deployments
+        deploy_history = history(pipeline, deployment.arn)
         rebuild = _rebuild_training_image(pipeline)
         quiet_job = _train_without_metric_definitions(pipeline, first_history)
         second = _run_while_updating(pipeline)
-    return Busy(first, first_history, second, rebuild, quiet_job)
+    return Busy(first, first_history, deploy_history, second, rebuild, quiet_job)
 
 
 def _train_without_metric_definitions(pipeline: LocalPipeline, first_history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -135,7 +140,7 @@ def _run_while_updating(pipeline: LocalPipeline) -> RunResult:
     sfn = pipeline.aws.client("stepfunctions")
 
     def waited_once() -> bool:
-        for execution in sfn.list_executions(stateMachineArn=pipeline.state_machine.arn, statusFilter="RUNNING")[
+        for execution in sfn.list_executions(stateMachineArn=pipeline.deployment_machine.arn, statusFilter="RUNNING")[
             "executions"
         ]:
             if "WaitBeforeLookingAgain" in json.dumps(history(pipeline, execution["executionArn"]), default=str):
@@ -156,7 +161,7 @@ def test_a_throttled_lookup_is_retried_not_a_failed_run(busy: Busy) -> None:
     assert busy.first.main.status == "SUCCEEDED"
     throttled = [
         e["taskFailedEventDetails"]
-        for e in busy.first_history
+        for e in busy.deploy_history
         if e["type"] == "TaskFailed" and "Rate exceeded" in str(e["taskFailedEventDetails"].get("cause"))
     ]
     # Both lookups were throttled once, reported as AWS names aws-sdk SageMaker errors, and retried

@@ -71,7 +71,7 @@ def _section(lines: list[str], after: str, until: str) -> list[str]:
 
 def test_serve_follows_runs_from_another_shell_and_stops_cleanly_on_ctrl_c(assembly: Assembly, tmp_path: Path) -> None:
     terminal = Terminal(
-        ["--assembly", str(assembly.directory), "--rows", "1500", "--serve", "--workdir", str(tmp_path)]
+        ["--assembly", str(assembly.directory), "--rows", "4000", "--serve", "--workdir", str(tmp_path)]
     )
     try:
         terminal.wait_for("serving; try:")
@@ -104,6 +104,8 @@ def test_serve_follows_runs_from_another_shell_and_stops_cleanly_on_ctrl_c(assem
         label = arn.rsplit(":", 1)[-1][:8]
         terminal.wait_for(f"[{label}] execution started")
         terminal.wait_for(f"[{label}] SUCCEEDED")
+        # And so is the deployment of the version it registered
+        terminal.wait_for("version 2 deployed to fraud-detector-dev")
         # When Ctrl-C is pressed
         terminal.process.send_signal(signal.SIGINT)
         code = terminal.process.wait(timeout=60)
@@ -112,6 +114,9 @@ def test_serve_follows_runs_from_another_shell_and_stops_cleanly_on_ctrl_c(assem
             terminal.process.kill()
     # Then it says what happened while serving and exits 0
     output = terminal.output()
-    assert f"stopped (Ctrl-C). While serving: 1 execution(s) started: {arn.rsplit(':', 1)[-1]} SUCCEEDED" in output
+    (stopped,) = [line for line in output.splitlines() if "stopped (Ctrl-C). While serving:" in line]
+    assert "2 execution(s) started" in stopped
+    assert f"{arn.rsplit(':', 1)[-1]} SUCCEEDED" in stopped
+    assert stopped.count("SUCCEEDED") == 2
     assert "exit status 0" in output
     assert code == 0

@@ -21,7 +21,7 @@ from tests.e2e.conftest import synthesized_app
 
 pytestmark = pytest.mark.slow
 
-ROWS = 600
+ROWS = 4000
 PRUNE_HANDLER = "lambdas.sagemaker_cleanup.app.handler"
 
 
@@ -104,7 +104,7 @@ def test_the_second_deploy_deletes_the_first_runs_model_and_config(two_runs_keep
 
 
 def test_the_success_notification_reports_the_clean_up(two_runs_keeping_one: TwoRuns) -> None:
-    (deployed,) = [n for n in two_runs_keeping_one.second.notifications if n.subject.endswith("deployed")]
+    (deployed,) = [n for n in two_runs_keeping_one.second.notifications if " deployed to " in n.subject]
     assert "deleted 1 endpoint configs and 1 models" in deployed.message
     assert f"kept for rollback: {two_runs_keeping_one.live_config}" in deployed.message
 
@@ -118,7 +118,7 @@ def test_a_failed_clean_up_leaves_the_run_succeeded_and_says_so(tmp_path: Path) 
     # Then the run still succeeds, the new model serves, and the success message reports the failure
     assert result.main.status == "SUCCEEDED"
     assert served == 200
-    (deployed,) = [n for n in result.notifications if n.subject.endswith("deployed")]
+    (deployed,) = [n for n in result.notifications if " deployed to " in n.subject]
     assert "Clean-up of old versions:\n  FAILED" in deployed.message
     assert "Traceback" not in deployed.message
     assert not [n for n in result.notifications if "FAILED at" in n.subject]

@@ -40,11 +40,20 @@ class Synthesized:
         #: The account-wide API Gateway settings stack; None where config leaves that role to someone else.
         self.api_gateway_account = Template.from_stack(account) if account is not None else None
 
-    def state_machine_definition(self) -> dict[str, Any]:
-        """The ASL, parsed; CloudFormation references become ``${Ref}`` / ``${Logical.Attr}`` strings."""
+    def state_machine_definition(self, which: str = "retraining") -> dict[str, Any]:
+        """One state machine's ASL (``retraining`` or ``deployment``), parsed; CloudFormation references
+        become ``${Ref}`` / ``${Logical.Attr}`` strings."""
+        prefix = {"retraining": "WorkflowStateMachine", "deployment": "DeploymentStateMachine"}[which]
         machines = self.pipeline.find_resources("AWS::StepFunctions::StateMachine")
-        (machine,) = machines.values()
+        (machine,) = [m for logical_id, m in machines.items() if logical_id.startswith(prefix)]
         return parse_definition(machine["Properties"]["DefinitionString"])
+
+    def combined_definition(self) -> dict[str, Any]:
+        """Both state machines' states in one ``States`` map (their state names are unique across the app)."""
+        states: dict[str, Any] = {}
+        for which in ("retraining", "deployment"):
+            states.update(self.state_machine_definition(which)["States"])
+        return {"States": states}
 
 
 def _placeholder(value: Any) -> str:
@@ -89,4 +98,15 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 @pytest.fixture(scope="session")
 def definition(dev: Synthesized) -> dict[str, Any]:
-    return dev.state_machine_definition()
+    """Both state machines' states: most checks (catches, retries, integrations) hold for every state."""
+    return dev.combined_definition()
+
+
+@pytest.fixture(scope="session")
+def retraining(dev: Synthesized) -> dict[str, Any]:
+    return dev.state_machine_definition("retraining")
+
+
+@pytest.fixture(scope="session")
+def deployment(dev: Synthesized) -> dict[str, Any]:
+    return dev.state_machine_definition("deployment")

@@ -71,12 +71,14 @@ def test_prod_still_tears_the_endpoint_down_although_it_retains_its_data(prod: S
     assert bucket["DeletionPolicy"] == "Retain"
 
 
-def test_the_state_machine_is_deleted_before_the_teardown_runs(dev: Synthesized) -> None:
-    # CloudFormation deletes dependents first: the state machine (whose executions then stop) goes
+def test_the_state_machines_are_deleted_before_the_teardown_runs(dev: Synthesized) -> None:
+    # CloudFormation deletes dependents first: the state machines (whose executions then stop) go
     # before the custom resource, so no run creates an endpoint after the teardown.
     (resource_id,) = dev.pipeline.find_resources("Custom::SageMakerTeardown")
-    (machine,) = dev.pipeline.find_resources("AWS::StepFunctions::StateMachine").values()
-    assert resource_id in machine["DependsOn"]
+    machines = dev.pipeline.find_resources("AWS::StepFunctions::StateMachine").values()
+    assert len(machines) == 2
+    for machine in machines:
+        assert resource_id in machine["DependsOn"]
 
 
 def test_teardown_may_delete_only_this_environments_endpoint_configs_and_models(dev: Synthesized) -> None:
@@ -135,9 +137,9 @@ def test_the_clean_up_step_gets_the_live_config_and_its_failure_never_fails_the_
     assert first == {
         "ErrorEquals": ["States.TaskFailed", "States.Timeout"],
         "ResultPath": "$.cleanup_error",
-        "Next": "NotifySuccess",
+        "Next": "NotifyDeployed",
     }
     # While the state machine's catch-all still stands behind it, as on every Task
     assert last["ErrorEquals"] == ["States.ALL"]
     assert definition["States"][last["Next"]]["Next"] == "NotifyFailure"
-    assert step["Next"] == "NotifySuccess"
+    assert step["Next"] == "NotifyDeployed"

@@ -18,8 +18,12 @@ def test_the_pipeline_stack_outputs_the_bucket_state_machine_topic_parameters_an
     assert "DataBucket" in outputs["DataBucket"]["Fn::ImportValue"]
     assert "Alerts" in outputs["AlertTopicArn"]["Fn::ImportValue"]
     # The pipeline's own resources by reference
-    (machine_id,) = dev.pipeline.find_resources("AWS::StepFunctions::StateMachine")
-    assert outputs["StateMachineArn"] == {"Ref": machine_id}
+    machines = dev.pipeline.find_resources("AWS::StepFunctions::StateMachine")
+    (retraining,) = [m for m in machines if m.startswith("WorkflowStateMachine")]
+    (deployment,) = [m for m in machines if m.startswith("DeploymentStateMachine")]
+    assert outputs["StateMachineArn"] == {"Ref": retraining}
+    assert outputs["DeploymentStateMachineArn"] == {"Ref": deployment}
+    assert outputs["ModelPackageGroupName"] == "fraud-dev-models"
     parameters = dev.pipeline.find_resources("AWS::SSM::Parameter")
     assert outputs["HyperparametersParameter"]["Ref"] in parameters
     assert outputs["RunSettingsParameter"]["Ref"] in parameters

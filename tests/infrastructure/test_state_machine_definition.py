@@ -33,7 +33,9 @@ def test_every_top_level_task_parallel_and_map_catches_all_errors_into_notify_th
     states = definition["States"]
     protected = [n for n, s in states.items() if s["Type"] in CATCHABLE and n not in ERROR_PATH]
     # Given the states that can fail on their own
-    assert {"Initiate", "BuildImages", "Train", "CreateModel", "CreateEndpointConfig"} <= set(protected)
+    assert {"Initiate", "BuildImages", "Train", "Evaluate", "Gate", "Register", "ResolveVersion", "CreateModel"} <= set(
+        protected
+    )
     for name in protected:
         # Then each catches States.ALL, keeping the error at $.error
         catch_all = [c for c in states[name].get("Catch", []) if c["ErrorEquals"] == ["States.ALL"]]
@@ -98,7 +100,15 @@ def test_failures_detected_by_choices_also_go_through_notify(definition: dict[st
         ("CreateEndpoint", ":states:::sagemaker:createEndpoint"),
         ("UpdateEndpoint", ":states:::sagemaker:updateEndpoint"),
         ("CheckEndpoint", ":states:::aws-sdk:sagemaker:describeEndpoint"),
-        ("NotifySuccess", ":states:::lambda:invoke"),
+        ("FindChampion", ":states:::aws-sdk:sagemaker:listModelPackages"),
+        ("DescribeChampion", ":states:::aws-sdk:sagemaker:describeModelPackage"),
+        ("Evaluate", ":states:::sagemaker:createProcessingJob.sync"),
+        ("Gate", "${QualityGateFunction"),
+        ("Register", ":states:::aws-sdk:sagemaker:createModelPackage"),
+        ("NotifyRegistered", ":states:::lambda:invoke"),
+        ("ResolveVersion", "${ResolveDeploymentFunction"),
+        ("NotifyDeployed", ":states:::lambda:invoke"),
+        ("NotifySkipped", ":states:::lambda:invoke"),
     ],
 )
 def test_expected_service_integrations_exist(definition: dict[str, Any], state: str, resource: str) -> None:
@@ -168,6 +178,7 @@ def test_training_job_uses_both_channels_the_run_names_and_the_metric_definition
         "DATA_VERSION.$": "$.run.data.version",
         "CODE_VERSION.$": "$.run.code.version",
         "RUN_ID.$": "$.run.run_id",
+        "ENVIRONMENT": "dev",
     }
     assert parameters["AlgorithmSpecification"]["MetricDefinitions"] == [dict(d) for d in METRIC_DEFINITIONS]
 
@@ -181,10 +192,14 @@ def test_metric_definitions_capture_the_lines_training_prints(definition: dict[s
         assert float(match.group(1)) == pytest.approx(0.8125), name
 
 
-def test_model_and_endpoint_config_names_come_from_the_run(definition: dict[str, Any]) -> None:
+def test_the_model_is_created_from_the_registered_version_and_reports_it(definition: dict[str, Any]) -> None:
     states = definition["States"]
     assert states["CreateModel"]["Parameters"]["ModelName.$"] == "$.run.names.model"
-    assert states["CreateModel"]["Parameters"]["PrimaryContainer"]["ModelDataUrl.$"] == "$.training.model_artifacts"
+    container = states["CreateModel"]["Parameters"]["PrimaryContainer"]
+    assert container["ModelPackageName.$"] == "$.run.package.arn"
+    assert "Image" not in container
+    assert "ModelDataUrl" not in container
+    assert container["Environment"] == {"MODEL_VERSION.$": "$.run.package.version"}
     variant = states["CreateEndpointConfig"]["Parameters"]["ProductionVariants"][0]
     assert variant["ModelName.$"] == "$.run.names.model"
     assert states["CreateEndpointConfig"]["Parameters"]["EndpointConfigName.$"] == "$.run.names.endpoint_config"
@@ -265,9 +280,9 @@ def test_failed_endpoint_is_an_error_and_in_service_is_verified_against_this_run
     assert same_config["StringEqualsPath"] == "$.run.names.endpoint_config"
     # A verified deploy cleans up old versions (whatever that step's outcome), then notifies success
     assert same_config["Next"] == "CleanUpOldVersions"
-    assert states["CleanUpOldVersions"]["Next"] == "NotifySuccess"
+    assert states["CleanUpOldVersions"]["Next"] == "NotifyDeployed"
     assert states["VerifyLiveConfig"]["Default"] == "EndpointRolledBack"
-    assert states["NotifySuccess"]["Next"] == "Deployed"
+    assert states["NotifyDeployed"]["Next"] == "Deployed"
 
 
 def test_a_run_in_progress_makes_the_new_execution_wait_in_line(dev: Any, definition: dict[str, Any]) -> None:

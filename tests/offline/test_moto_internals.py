@@ -22,7 +22,7 @@ from moto.iam.models import Role
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.s3 import notifications as s3_notifications
 from moto.s3.models import FakeBucket
-from moto.sagemaker.models import FakeEndpoint, FakeTrainingJob, SageMakerModelBackend
+from moto.sagemaker.models import FakeEndpoint, FakeProcessingJob, FakeTrainingJob, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
@@ -112,7 +112,16 @@ def test_lambda_invoke_has_the_patched_signature():
 
 
 @pytest.mark.parametrize(
-    "action", ["create_training_job", "create_model", "create_endpoint_config", "create_endpoint", "delete_endpoint"]
+    "action",
+    [
+        "create_training_job",
+        "create_processing_job",
+        "stop_processing_job",
+        "create_model",
+        "create_endpoint_config",
+        "create_endpoint",
+        "delete_endpoint",
+    ],
 )
 def test_sagemaker_responses_offline_mode_wraps(action: str):
     assert parameters(unpatched(SageMakerResponse, action)) == ["self"]
@@ -134,6 +143,27 @@ def test_sagemaker_records_offline_mode_reads_and_writes():
     endpoint_source = inspect.getsource(FakeEndpoint.__init__)
     for attribute in ("endpoint_status", "failure_reason", "endpoint_config_name", "production_variants"):
         assert f"self.{attribute}" in endpoint_source
+
+
+def test_processing_jobs_are_records_whose_every_attribute_describe_returns():
+    assert "self.processing_jobs" in inspect.getsource(SageMakerModelBackend.__init__)
+    job_source = inspect.getsource(FakeProcessingJob.__init__)
+    for attribute in (
+        "processing_job_name",
+        "processing_job_status",
+        "processing_end_time",
+        "last_modified_time",
+        "role_arn",
+        "app_specification",
+        "processing_inputs",
+        "processing_output_config",
+        "stopping_condition",
+    ):
+        assert f"self.{attribute}" in job_source
+    # Why the runner's Environment, ProcessingResources, ProcessingStartTime and FailureReason
+    # appear in DescribeProcessingJob: the answer is built from the record's attributes.
+    assert "self.gen_response_object()" in inspect.getsource(vars(FakeProcessingJob)["response_object"].fget)
+    assert "self.__dict__.items()" in inspect.getsource(FakeProcessingJob.gen_response_object)
 
 
 def test_s3_sends_eventbridge_notifications_through_one_function():
@@ -224,3 +254,53 @@ def test_setting_an_alarm_state_goes_through_the_backend():
         "reason_data",
         "state_value",
     ]
+
+
+# --- The model registry (offline/moto_patches/model_registry.py) ----------------------------------
+# Its imports stay in this block, so that the block can be read (and moved) on its own.
+
+
+@pytest.mark.parametrize("action", ["create_model_package", "update_model_package"])
+def test_model_package_responses_offline_mode_wraps(action: str):
+    assert parameters(unpatched(SageMakerResponse, action)) == ["self"]
+
+
+def test_moto_still_clears_what_update_model_package_is_not_given():
+    # The reason for the patch: when moto keeps unspecified fields itself, the patch can go.
+    source = inspect.getsource(SageMakerModelBackend.update_model_package)
+    assert "model_package.approval_description = approval_description" in source
+    assert "model_package.customer_metadata_properties = customer_metadata_properties" in source
+
+
+def test_model_packages_keep_what_the_registry_patch_reads_and_writes():
+    from moto.sagemaker.models import ModelPackage
+
+    source = inspect.getsource(ModelPackage.__init__)
+    for attribute in (
+        "model_package_group_name",
+        "model_approval_status",
+        "approval_description",
+        "customer_metadata_properties",
+        "inference_specification",
+        "creation_time",
+        "last_modified_time",
+        "arn",
+    ):
+        assert f"self.{attribute}" in source
+    assert parameters(ModelPackage.set_model_approval_status) == ["self", "model_approval_status"]
+    assert parameters(ModelPackage.add_additional_inference_specifications) == [
+        "self",
+        "additional_inference_specifications_to_add",
+    ]
+    assert parameters(ModelPackage.modifications_done) == ["self"]
+    assert parameters(ModelPackage.gen_response_object) == ["self"]
+    assert parameters(SageMakerModelBackend.describe_model_package) == ["self", "model_package_name"]
+
+
+def test_create_model_package_answers_with_its_arn_in_an_action_result():
+    from moto.core.responses import ActionResult
+
+    assert 'ActionResult({"ModelPackageArn": model_package_arn})' in inspect.getsource(
+        unpatched(SageMakerResponse, "create_model_package")
+    )
+    assert isinstance(inspect.getattr_static(ActionResult, "result"), property)

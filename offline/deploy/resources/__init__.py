@@ -29,6 +29,7 @@ CREATORS: dict[str, Creator] = {
     "AWS::SQS::Queue": storage.queue,
     "AWS::SSM::Parameter": storage.parameter,
     "AWS::ECR::Repository": storage.repository,
+    "AWS::SageMaker::ModelPackageGroup": storage.model_package_group,
     "AWS::Logs::LogGroup": storage.log_group,
     "AWS::IAM::Role": identity.role,
     "AWS::IAM::Policy": identity.policy,

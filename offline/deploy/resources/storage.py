@@ -122,3 +122,14 @@ def log_group(p: Provisioner, stack: StackArtifact, logical_id: str, props: dict
     p.aws.client("logs").create_log_group(logGroupName=name)
     # CloudFormation's Arn of a log group ends in ":*" (AWS::Logs::LogGroup return values).
     return Deployed(ref=name, attributes={"Arn": p.arn("logs", f"log-group:{name}:*")})
+
+
+def model_package_group(p: Provisioner, stack: StackArtifact, logical_id: str, props: dict[str, Any]) -> Deployed:
+    """AWS::SageMaker::ModelPackageGroup: ``Ref`` is the group's ARN (CloudFormation's return values)."""
+    name = props.get("ModelPackageGroupName") or p.name(stack, logical_id, limit=63)
+    description = props.get("ModelPackageGroupDescription")
+    created = p.aws.client("sagemaker").create_model_package_group(
+        ModelPackageGroupName=name, **({"ModelPackageGroupDescription": description} if description else {})
+    )
+    arn = created["ModelPackageGroupArn"]
+    return Deployed(ref=arn, attributes={"ModelPackageGroupArn": arn, "ModelPackageGroupStatus": "Completed"})

@@ -69,7 +69,20 @@ def _sagemaker_create(action: str, resources: tuple[str, ...], role_param: str |
     return tuple(rows)
 
 
-_TRAINING_JOB = _SM + "training-job/{TrainingJobName}"
+def _sagemaker_sync_job(job: str, resource_type: str, rule: str) -> tuple[Call, ...]:
+    """A ``create<job>.sync`` integration: its managed rule, the job's calls, the tag and the passed role."""
+    resource = _SM + resource_type + "/{" + job + "Name}"
+    return (
+        *_managed_rule(rule, SAGEMAKER),
+        Call(f"sagemaker:Create{job}", resource, "start", "moto", SAGEMAKER),
+        Call("iam:PassRole", "{RoleArn}", "start", "moto", SAGEMAKER, _PASSED_TO_SAGEMAKER),
+        Call("sagemaker:AddTags", resource, "start", "moto", TAGGED_JOBS),
+        Call("sagemaker:ListTags", resource, "start", "moto", SAGEMAKER),
+        Call(f"sagemaker:Describe{job}", resource, "poll", "moto", SAGEMAKER),
+        Call(f"sagemaker:Stop{job}", resource, "stop", "moto", SAGEMAKER),
+    )
+
+
 _ENDPOINT = _SM + "endpoint/{EndpointName}"
 _ENDPOINT_CONFIG = _SM + "endpoint-config/{EndpointConfigName}"
 _PROJECT = "arn:{partition}:codebuild:{region}:{account}:project/{ProjectName}"
@@ -83,14 +96,11 @@ INTEGRATIONS: Mapping[str, tuple[Call, ...]] = {
         Call("codebuild:BatchGetBuilds", _PROJECT, "poll", "in process", CODEBUILD),
         Call("codebuild:StopBuild", _PROJECT, "stop", "in process", CODEBUILD),
     ),
-    "sagemaker:createTrainingJob.sync": (
-        *_managed_rule("StepFunctionsGetEventsForSageMakerTrainingJobsRule", SAGEMAKER),
-        Call("sagemaker:CreateTrainingJob", _TRAINING_JOB, "start", "moto", SAGEMAKER),
-        Call("iam:PassRole", "{RoleArn}", "start", "moto", SAGEMAKER, _PASSED_TO_SAGEMAKER),
-        Call("sagemaker:AddTags", _TRAINING_JOB, "start", "moto", TAGGED_JOBS),
-        Call("sagemaker:ListTags", _TRAINING_JOB, "start", "moto", SAGEMAKER),
-        Call("sagemaker:DescribeTrainingJob", _TRAINING_JOB, "poll", "moto", SAGEMAKER),
-        Call("sagemaker:StopTrainingJob", _TRAINING_JOB, "stop", "moto", SAGEMAKER),
+    "sagemaker:createTrainingJob.sync": _sagemaker_sync_job(
+        "TrainingJob", "training-job", "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
+    ),
+    "sagemaker:createProcessingJob.sync": _sagemaker_sync_job(
+        "ProcessingJob", "processing-job", "StepFunctionsGetEventsForSageMakerProcessingJobsRule"
     ),
     "sagemaker:createModel": _sagemaker_create("CreateModel", (_SM + "model/{ModelName}",), "ExecutionRoleArn"),
     "sagemaker:createEndpointConfig": _sagemaker_create("CreateEndpointConfig", (_ENDPOINT_CONFIG,)),

@@ -78,6 +78,17 @@ for _kind, _param, _operations in (
 for _operation in ("CreateEndpoint", "UpdateEndpoint"):
     _SAGEMAKER[_operation] = (("endpoint", "EndpointName"), ("endpoint-config", "EndpointConfigName"))
 
+#: Model registry operations (resources from :meth:`RequestCatalog._registry_resources`).
+_MODEL_REGISTRY = {
+    "CreateModelPackageGroup",
+    "DescribeModelPackageGroup",
+    "DeleteModelPackageGroup",
+    "CreateModelPackage",
+    "DescribeModelPackage",
+    "UpdateModelPackage",
+    "DeleteModelPackage",
+}
+
 #: SageMaker operations that pass a role to SageMaker, and the parameter holding it.
 _PASSED_ROLES = {"CreateTrainingJob": "RoleArn", "CreateProcessingJob": "RoleArn", "CreateModel": "ExecutionRoleArn"}
 
@@ -96,7 +107,14 @@ _SSM = {"GetParameter": "Name", "GetParameterHistory": "Name", "PutParameter": "
 _SNS_TOPIC = ("Publish", "Subscribe", "GetTopicAttributes", "SetTopicAttributes", "ListSubscriptionsByTopic")
 #: Operations AWS authorizes on Resource "*" only (or that need no authorization at all).
 _STAR = {
-    "sagemaker": {"ListEndpoints", "ListModels", "ListTrainingJobs", "ListEndpointConfigs", "ListModelPackageGroups"},
+    "sagemaker": {
+        "ListEndpoints",
+        "ListModels",
+        "ListTrainingJobs",
+        "ListEndpointConfigs",
+        "ListModelPackageGroups",
+        "ListModelPackages",
+    },
     "states": {"ListStateMachines", "SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat"},
     "ecr": {"GetAuthorizationToken"},
     "ssm": {"DescribeParameters"},
@@ -134,6 +152,8 @@ class RequestCatalog:
     def _sagemaker(self, call: ApiCall, action: str) -> list[Check]:
         if call.operation in ("AddTags", "ListTags", "DeleteTags"):
             return [Check(action, str(call.param("ResourceArn")))]
+        if call.operation in _MODEL_REGISTRY:
+            return [Check(action, resource) for resource in self._registry_resources(call)]
         if call.operation not in _SAGEMAKER:
             raise UnmappedRequestError(_unmapped(call))
         # SageMaker keeps resource names in ARNs in lower case.
@@ -148,6 +168,30 @@ class RequestCatalog:
         if call.operation.startswith("Create") and call.param("Tags"):
             checks.append(Check("sagemaker:AddTags", resources[0], dependent=True))
         return checks
+
+    def _registry_resources(self, call: ApiCall) -> list[str]:
+        """The model registry's resources: ``model-package-group/<group>``, ``model-package/<group>/<version>``.
+
+        A version may be named by its ARN or by ``<group>/<version>``. CreateModelPackage is checked on
+        the group and on a version of it: the new version's number is not known before it exists, so
+        offline names it ``next``, which a policy on ``model-package/<group>/*`` matches as AWS's would.
+        """
+        operation = call.operation
+        if operation in ("CreateModelPackageGroup", "DescribeModelPackageGroup", "DeleteModelPackageGroup"):
+            name = str(call.param("ModelPackageGroupName")).rsplit("/", 1)[-1]
+            return [self.arn("sagemaker", f"model-package-group/{name.lower()}")]
+        if operation == "CreateModelPackage":
+            group = str(call.param("ModelPackageGroupName") or call.param("ModelPackageName")).rsplit("/", 1)[-1]
+            return [
+                self.arn("sagemaker", f"model-package-group/{group.lower()}"),
+                self.arn("sagemaker", f"model-package/{group.lower()}/next"),
+            ]
+        named = str(call.param("ModelPackageArn") or call.param("ModelPackageName"))
+        if named.startswith("arn:"):
+            return [
+                named.split(":model-package/", 1)[0] + ":model-package/" + named.split(":model-package/", 1)[1].lower()
+            ]
+        return [self.arn("sagemaker", f"model-package/{named.lower()}")]
 
     def _lambda(self, call: ApiCall, action: str) -> list[Check]:
         name = str(call.param("FunctionName") or "")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
 
 import pytest
 
+from offline.deploy.deployment import Rule
 from offline.services.event_patterns import matches, transform_input
-from offline.services.eventbridge import s3_object_created_event
+from offline.services.eventbridge import EventBridge, s3_object_created_event
 
 RULE_PATTERN = {
     "source": ["aws.s3"],
@@ -130,3 +133,55 @@ def test_constant_input_and_input_path():
     assert json.loads(transform_input({"InputPath": "$.detail.bucket"}, event(), rule_arn="a", rule_name="r")) == {
         "name": "data-bucket"
     }
+
+
+def test_a_model_package_event_is_delivered_after_the_call_that_caused_it_with_the_event_as_input():
+    # Given the deployment rule (no Input: the target gets the whole event)
+    package = "arn:aws:sagemaker:us-east-1:123456789012:model-package/fraud-dev-models/3"
+    rule = Rule(
+        name="deploy-on-approval",
+        arn="arn:aws:events:us-east-1:123456789012:rule/deploy-on-approval",
+        event_pattern={
+            "source": ["aws.sagemaker"],
+            "detail-type": ["SageMaker Model Package State Change"],
+            "detail": {"ModelPackageGroupName": ["fraud-dev-models"], "ModelApprovalStatus": ["Approved", "Rejected"]},
+        },
+        schedule=None,
+        enabled=True,
+        targets=[{"Arn": "arn:aws:states:us-east-1:123456789012:stateMachine:deploy", "Id": "Target0"}],
+    )
+    inputs: list[str] = []
+
+    def start(_rule: Rule, _target: dict[str, Any], payload: str) -> str:
+        inputs.append(payload)
+        return "arn:aws:states:us-east-1:123456789012:execution:deploy:1"
+
+    bridge = EventBridge(rules=[rule], start_execution=start, log=lambda _line: None)
+    event = {
+        "version": "0",
+        "id": "1",
+        "detail-type": "SageMaker Model Package State Change",
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "time": "2026-11-24T05:00:00Z",
+        "region": "us-east-1",
+        "resources": [package],
+        "detail": {
+            "ModelPackageGroupName": "fraud-dev-models",
+            "ModelPackageVersion": 3,
+            "ModelApprovalStatus": "Approved",
+        },
+    }
+    try:
+        # When SageMaker sends the event
+        bridge.put_event(event)
+        # Then nothing starts inside the call
+        assert inputs == []
+        deadline = time.monotonic() + 5
+        while not bridge.idle() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        bridge.stop()
+    # And the deployment state machine starts once, on the event itself, reported by the package it is about
+    assert [json.loads(payload) for payload in inputs] == [event]
+    assert [delivery.object_key for delivery in bridge.deliveries] == [package]

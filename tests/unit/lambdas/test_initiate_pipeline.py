@@ -35,6 +35,9 @@ SETTINGS = {
     "max_runtime_seconds": 3600,
     "endpoint_instance_type": "ml.t2.medium",
     "endpoint_initial_instance_count": 1,
+    "processing_instance_type": "ml.m5.large",
+    "evaluation_max_runtime_seconds": 3600,
+    "gate": {"min_pr_auc": 0.05, "min_roc_auc": 0.65, "max_drop": 0.05, "approval": "auto"},
 }
 MANIFEST = json.dumps(
     {
@@ -68,9 +71,10 @@ class World:
         self.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=body.encode())
 
     def put_dataset(self, name: str) -> None:
-        """A complete dataset: both channels, then its completion marker."""
+        """A complete dataset: its three channels, then its completion marker."""
         self.put(f"incoming/{name}/train/part-0001.csv")
         self.put(f"incoming/{name}/validation/part-0001.csv")
+        self.put(f"incoming/{name}/test/part-0001.csv")
         self.put(f"incoming/{name}/_SUCCESS", "")
 
     def push_image(self, repository_uri: str, tag: str) -> None:
@@ -387,6 +391,7 @@ def test_files_whose_names_need_url_encoding_are_part_of_the_dataset(world: Worl
     # Given a dataset whose validation file's name holds a space and parentheses
     world.put("incoming/2026-11-01_v1.2/train/part-0001.csv")
     world.put("incoming/2026-11-01_v1.2/validation/part 0001 (copy).csv")
+    world.put("incoming/2026-11-01_v1.2/test/part+0001.csv")
     world.put("incoming/2026-11-01_v1.2/_SUCCESS", "")
     event = world.own_event("run-1", kind="s3", object_key="incoming/2026-11-01_v1.2/_SUCCESS")
     # When the run is initiated
@@ -726,10 +731,11 @@ def test_handler_returns_the_contract_document(world: World, lambda_context: Fak
         "settings",
         "names",
         "output_uri",
+        "evaluation_uri",
     }
-    assert set(result["data"]) == {"bucket", "prefix", "train_uri", "validation_uri", "version"}
+    assert set(result["data"]) == {"bucket", "prefix", "train_uri", "validation_uri", "test_uri", "version"}
     assert set(result["code"]["training"]) == {"source_hash", "image_uri", "image_tag", "build_needed"}
-    assert set(result["names"]) == {"training_job", "model", "endpoint_config", "endpoint"}
+    assert set(result["names"]) == {"training_job", "evaluation_job", "model", "endpoint_config", "endpoint"}
 
 
 def test_handler_rejects_a_missing_environment_variable(

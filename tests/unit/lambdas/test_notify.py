@@ -1,4 +1,4 @@
-"""``notify``: failure and success payloads become one readable SNS message."""
+"""``notify``: each payload (run outcome, registered version, deployment) becomes one readable SNS message."""
 
 from __future__ import annotations
 
@@ -12,8 +12,16 @@ from moto import mock_aws
 
 from lambdas.common.sns import MAX_SUBJECT_LENGTH, safe_subject
 from lambdas.notify import app
-from lambdas.notify.logic import MAX_CAUSE_CHARS, describe_cause, failure_notification, success_notification
+from lambdas.notify.deployment_messages import deployed_notification, skipped_notification
+from lambdas.notify.logic import (
+    MAX_CAUSE_CHARS,
+    build_notification,
+    describe_cause,
+    failure_notification,
+    success_notification,
+)
 from lambdas.notify.models import NotifyEvent
+from lambdas.notify.registry_messages import registered_notification
 from tests.unit.lambdas.conftest import REGION, FakeLambdaContext, load_event
 
 CONSOLE = f"https://{REGION}.console.aws.amazon.com/states/home?region={REGION}#/v2/executions/details/"
@@ -233,3 +241,189 @@ def test_a_clean_up_that_timed_out_is_reported_by_its_plain_cause() -> None:
     payload["state"]["cleanup_error"] = {"Error": "States.Timeout", "Cause": "Task timed out after 120.00 seconds"}
     note = success_notification(NotifyEvent.model_validate(payload), "dev")
     assert "FAILED (States.Timeout): Task timed out after 120.00 seconds" in note.message
+
+
+# --- registered: a new model package version ------------------------------------------------------------
+
+REGISTRY_KINDS = ("notify_registered", "notify_deployed", "notify_deployment_skipped")
+
+
+def _registered(decision: str, *, environment_endpoint: str = "fraud-dev-endpoint") -> NotifyEvent:
+    """The sample "registered" payload with the gate's decision changed (and the reason to match)."""
+    payload = load_event("notify_registered")
+    gate = payload["state"]["gate"]
+    gate["decision"] = decision
+    gate["approval_status"] = {"approved": "Approved", "pending": "PendingManualApproval"}.get(decision, "Rejected")
+    if decision == "rejected":
+        gate.update(
+            passed=False,
+            reason="PR-AUC 0.021 is below the floor 0.20; PR-AUC 0.021 is 0.289 below the champion's 0.310 "
+            "(version 2, tolerance 0.05)",
+        )
+        gate["challenger"]["pr_auc"] = 0.021
+        gate["checks"][0].update(value=0.021, passed=False)
+        gate["checks"][2].update(value=0.021, passed=False)
+    payload["state"]["run"]["names"]["endpoint"] = environment_endpoint
+    return NotifyEvent.model_validate(payload)
+
+
+def test_registered_message_compares_challenger_and_champion_in_a_table() -> None:
+    # Given an approved version 3 with champion version 2
+    event = _registered("approved")
+    # When it is formatted
+    note = registered_notification(event, "dev")
+    # Then a table shows both models' figures, metric by metric, at their own thresholds
+    assert "  Metric     Challenger (v3)  Champion (v2)" in note.message
+    assert "  PR-AUC     0.412            0.310" in note.message
+    assert "  ROC-AUC    0.931            0.902" in note.message
+    assert "  Precision  0.550            0.480" in note.message
+    assert "  Recall     0.700            0.650" in note.message
+    assert "  Threshold  0.410            0.380" in note.message
+    # And the decision, the reason, the checks and the lineage
+    assert "Decision: approved" in note.message
+    assert "Reason:   All checks passed: PR-AUC 0.412 meets the floor 0.20" in note.message
+    assert "passed  pr_auc vs champion  0.412  >= 0.260" in note.message
+    assert "MLflow run:        5f1c0a9e2b7d4c3a8e6f1b2d3c4a5e6f" in note.message
+    assert "Data version:      9f2c4e1d" in note.message
+    assert CONSOLE + event.execution_arn in note.message
+
+
+def test_an_approved_version_says_it_is_being_deployed() -> None:
+    note = registered_notification(_registered("approved"), "dev")
+    assert note.subject == "[FraudPipeline dev] version 3 approved"
+    assert "registered version 3 of fraud-dev-models as Approved" in note.message
+    assert "The deployment state machine is deploying version 3 to fraud-dev-endpoint" in note.message
+    assert "make approve" not in note.message
+
+
+def test_a_pending_version_gives_the_exact_commands_that_decide() -> None:
+    # Given prod, where a version that passed the gate awaits manual approval
+    note = registered_notification(_registered("pending", environment_endpoint="fraud-prod-endpoint"), "prod")
+    # Then the subject says so, and the message gives the approve and reject commands for this version
+    assert note.subject == "[FraudPipeline prod] version 3 awaits approval"
+    assert "Nothing is deployed until someone decides." in note.message
+    assert "    make approve ENV=prod VERSION=3" in note.message
+    assert "    python -m pipeline models approve --env prod 3" in note.message
+    assert "    python -m pipeline models reject --env prod 3" in note.message
+    assert "deploys it to fraud-prod-endpoint" in note.message
+
+
+def test_a_rejected_version_explains_why_and_that_the_live_model_keeps_serving() -> None:
+    note = registered_notification(_registered("rejected"), "dev")
+    assert note.subject == "[FraudPipeline dev] version 3 rejected by the quality gate"
+    assert "Reason:   PR-AUC 0.021 is below the floor 0.20; PR-AUC 0.021 is 0.289 below" in note.message
+    assert "FAILED  pr_auc floor        0.021  >= 0.200" in note.message
+    assert "the live model keeps serving" in note.message
+    assert "stays in the registry as Rejected" in note.message
+    assert "make approve" not in note.message
+
+
+def test_a_first_version_has_no_champion_column() -> None:
+    payload = load_event("notify_registered")
+    payload["state"]["gate"]["champion"] = None
+    payload["state"]["gate"]["checks"] = payload["state"]["gate"]["checks"][:2]
+    note = registered_notification(NotifyEvent.model_validate(payload), "dev")
+    assert "  Metric     Challenger (v3)\n" in note.message
+    assert "Champion" not in note.message.split("No champion")[0]
+    assert "No champion: no version was Approved before this one." in note.message
+
+
+def test_a_run_without_mlflow_says_tracking_was_off_or_unavailable() -> None:
+    payload = load_event("notify_registered")
+    payload["state"]["gate"]["mlflow_run_id"] = "none"
+    note = registered_notification(NotifyEvent.model_validate(payload), "dev")
+    assert "MLflow run:        none (tracking was off or unavailable" in note.message
+
+
+# --- deployed and deployment_skipped ------------------------------------------------------------------
+
+
+def test_deployed_message_says_which_version_serves_where_and_what_it_replaced() -> None:
+    event = _event("notify_deployed")
+    note = deployed_notification(event, "dev", [])
+    assert note.subject == "[FraudPipeline dev] version 3 deployed to fraud-dev-endpoint"
+    assert note.message.startswith("Version 3 is now serving on endpoint fraud-dev-endpoint.")
+    assert "Trigger:         version 3 was approved" in note.message
+    assert "Replaced:        version 2 (endpoint config fraud-dev-v2-7c1e9a3b)" in note.message
+    assert "Model package:   arn:aws:sagemaker:us-east-1:123456789012:model-package/fraud-dev-models/3" in note.message
+    assert "Training run:    dev-20261123120000-1a2b3c4d" in note.message
+    assert "Endpoint config: fraud-dev-v3-5b2d8f10" in note.message
+    assert CONSOLE + event.execution_arn in note.message
+
+
+def test_a_rollback_says_which_rejected_version_it_replaced() -> None:
+    # Given the deployment that rolled back from rejected version 4 to version 3
+    payload = load_event("notify_deployed")
+    run = payload["state"]["run"]
+    run.update(trigger="rejected", reason="rejected version 4 is live; rolling back to version 3")
+    run["live"].update(version="4", endpoint_config="fraud-dev-v4-0d9c8b7a")
+    # When it is formatted
+    note = deployed_notification(NotifyEvent.model_validate(payload), "dev", [])
+    # Then subject and body say it was a rollback, and from what
+    assert note.subject == "[FraudPipeline dev] rolled back to version 3 (version 4 rejected)"
+    assert "Trigger:         rollback: version 4 was rejected while live" in note.message
+    assert "Replaced:        version 4 (endpoint config fraud-dev-v4-0d9c8b7a)" in note.message
+
+
+def test_a_first_deployment_says_the_endpoint_was_created() -> None:
+    payload = load_event("notify_deployed")
+    payload["state"]["run"]["live"] = None
+    note = deployed_notification(NotifyEvent.model_validate(payload), "dev", [])
+    assert "Replaced:        nothing: the endpoint was created" in note.message
+
+
+def test_deployed_message_reports_the_clean_up_of_old_versions() -> None:
+    # Given the deployment's clean-up step reported what it deleted
+    payload = load_event("notify_deployed")
+    payload["state"]["cleanup"] = {"kept_endpoint_configs": ["fraud-dev-v3-5b2d8f10"], "deleted_model_count": 1}
+    # When the handler's dispatch formats it
+    note = build_notification(NotifyEvent.model_validate(payload), "dev")
+    # Then the clean-up is reported as after a retraining run's deploy
+    assert "kept for rollback: fraud-dev-v3-5b2d8f10" in note.message
+
+
+def test_skipped_message_gives_the_reason_and_how_to_roll_back() -> None:
+    event = _event("notify_deployment_skipped")
+    note = skipped_notification(event, "dev")
+    assert note.subject == "[FraudPipeline dev] deployment skipped after version 4 was rejected"
+    assert "Reason:   rejected version 4 is live and no other version is Approved" in note.message
+    assert "Live:     version 4 (endpoint config fraud-dev-v4-0d9c8b7a)" in note.message
+    assert "  make approve ENV=dev VERSION=<n>" in note.message
+    assert CONSOLE + event.execution_arn in note.message
+
+
+@pytest.mark.parametrize("name", REGISTRY_KINDS)
+def test_new_kinds_have_short_ascii_subjects(name: str) -> None:
+    # Given an environment name long enough to push a subject over SNS's limit
+    note = build_notification(_event(name), "a-very-long-environment-name-" * 3)
+    assert len(note.subject) <= MAX_SUBJECT_LENGTH
+    assert note.subject.isascii()
+
+
+@pytest.mark.parametrize(
+    ("name", "metric"),
+    [
+        ("notify_registered", "ModelsRegistered"),
+        ("notify_deployed", "ModelsDeployed"),
+        ("notify_deployment_skipped", "DeploymentsSkipped"),
+    ],
+)
+def test_handler_publishes_each_new_kind_and_counts_it(
+    inbox: Any, lambda_context: FakeLambdaContext, capsys: pytest.CaptureFixture[str], name: str, metric: str
+) -> None:
+    # Given a payload of one of the new kinds
+    # When the handler is invoked
+    result = app.handler(load_event(name), lambda_context)
+    # Then the message is published, and counted under its own metric
+    [published] = inbox()
+    assert result["subject"] == published["Subject"]
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert any(m.get(metric) == [1.0] and m.get("NotificationsSent") == [1.0] for m in emitted)
+
+
+def test_a_tracking_server_that_was_down_is_named_in_the_notification() -> None:
+    payload = load_event("notify_registered")
+    payload["state"]["gate"]["mlflow_run_id"] = "none"
+    payload["state"]["gate"]["mlflow"] = "unavailable (connection refused)"
+    note = registered_notification(NotifyEvent.model_validate(payload), "dev")
+    assert "MLflow run:        none: tracking was unavailable (connection refused); the run went on" in note.message

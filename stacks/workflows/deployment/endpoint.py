@@ -1,4 +1,4 @@
-"""The deploy stage: put the run's endpoint config live, whatever state the endpoint is in.
+"""The endpoint stage of a deployment: put the new endpoint config live, whatever state the endpoint is in.
 
 SageMaker allows only some calls in each endpoint status (SageMaker API Reference,
 DescribeEndpoint ``EndpointStatus``, UpdateEndpoint and DeleteEndpoint): an update needs
@@ -22,21 +22,16 @@ Every loop is bounded by the same budget of polls.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.components.cleanup_step import clean_up_step
-from stacks.components.failure_route import FailureRoute, notify_step
 from stacks.components.task_retries import retry_transient
-
-#: Builds an optimized SageMaker Task state: (construct id, action, state JSON) → state.
-SageMakerTask = Callable[[str, str, dict[str, Any]], sfn.CustomState]
+from stacks.workflows.deployment.cleanup import clean_up_step
+from stacks.workflows.shared.failure_route import FailureRoute, notify_step
+from stacks.workflows.shared.sagemaker_task import sagemaker_task
 
 RUN = "$.run"
 ENDPOINT = f"{RUN}.names.endpoint"
@@ -56,7 +51,6 @@ class EndpointDeployment(Construct):
         notify: lambda_.IFunction,
         clean_up: lambda_.IFunction,
         endpoint_arn: str,
-        sagemaker_task: SageMakerTask,
         poll_seconds: int,
         max_polls: int,
     ) -> None:
@@ -67,10 +61,16 @@ class EndpointDeployment(Construct):
         self._max_polls = max_polls
         endpoint_parameters = {"EndpointName.$": ENDPOINT, "EndpointConfigName.$": f"{RUN}.names.endpoint_config"}
         self.create = sagemaker_task(
-            "CreateEndpoint", "createEndpoint", {"Parameters": endpoint_parameters, "ResultPath": sfn.JsonPath.DISCARD}
+            self,
+            "CreateEndpoint",
+            "createEndpoint",
+            {"Parameters": endpoint_parameters, "ResultPath": sfn.JsonPath.DISCARD},
         )
         self.update = sagemaker_task(
-            "UpdateEndpoint", "updateEndpoint", {"Parameters": endpoint_parameters, "ResultPath": sfn.JsonPath.DISCARD}
+            self,
+            "UpdateEndpoint",
+            "updateEndpoint",
+            {"Parameters": endpoint_parameters, "ResultPath": sfn.JsonPath.DISCARD},
         )
         wait_for_live = self._wait_until_live(notify, clean_up)
         self.create.next(wait_for_live)
@@ -143,7 +143,7 @@ class EndpointDeployment(Construct):
         check = self._sdk(
             "CheckEndpoint", "describeEndpoint", {"EndpointName": sfn.JsonPath.string_at(ENDPOINT)}, None, "$.endpoint"
         )
-        notify_success = notify_step(self, "NotifySuccess", notify=notify, kind="success")
+        notify_success = notify_step(self, "NotifyDeployed", notify=notify, kind="deployed")
         retry_transient(notify_success, "lambda")
         notify_success.next(sfn.Succeed(self, "Deployed"))
         clean_up_old = clean_up_step(self, "CleanUpOldVersions", function=clean_up, then=notify_success)

@@ -1,0 +1,128 @@
+"""The deployment state machine: put an approved model version live, or roll back from a rejected one.
+
+Started by the registry: EventBridge's "SageMaker Model Package State Change" event for this
+environment's group with status Approved or Rejected (SageMaker Developer Guide, "Events that
+Amazon SageMaker sends to Amazon EventBridge"). Resolve the version (idempotent: a version
+already live is skipped) → CreateModel from the package → endpoint config → create, update or
+replace the endpoint by its status, wait, verify the live config, clean up old versions →
+notify. Any failure goes through :class:`FailureRoute`, as in the retraining state machine.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.components.log_retention import retention
+from stacks.config import EnvironmentConfig
+from stacks.workflows.deployment.endpoint import EndpointDeployment
+from stacks.workflows.deployment.model import create_endpoint_config, create_model
+from stacks.workflows.deployment.resolve import deploy_or_skip, resolve_step
+from stacks.workflows.shared.failure_route import FailureRoute
+
+#: The registry statuses that change what should serve.
+DEPLOYMENT_STATUSES = ["Approved", "Rejected"]
+
+
+class DeploymentWorkflow(Construct):
+    """The state machine that deploys approved versions, and the rule that starts it."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        resolve: lambda_.IFunction,
+        notify: lambda_.IFunction,
+        clean_up: lambda_.IFunction,
+        sagemaker_role: iam.IRole,
+        alert_topic: sns.ITopic,
+        name_prefix: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._stack = Stack.of(self)
+        self._sagemaker_role = sagemaker_role
+        failure = FailureRoute(self, "OnFailure", notify=notify, topic=alert_topic, environment=config.name)
+        endpoint_arn = self._arn("endpoint", config.endpoint_name)
+        endpoint = EndpointDeployment(
+            self,
+            "Endpoint",
+            failure=failure,
+            notify=notify,
+            clean_up=clean_up,
+            endpoint_arn=endpoint_arn,
+            poll_seconds=config.endpoint_poll_seconds,
+            max_polls=config.endpoint_max_polls,
+        )
+        model = create_model(self, sagemaker_role)
+        model.next(create_endpoint_config(self)).next(endpoint.start)
+        start = resolve_step(self, resolve)
+        start.next(deploy_or_skip(self, notify=notify, deploy=model))
+        failure.protect_all(start)
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN if config.is_production else RemovalPolicy.DESTROY,
+        )
+        poll_budget = config.endpoint_poll_seconds * config.endpoint_max_polls
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            comment=f"Deploys approved fraud model versions to the endpoint ({config.name})",
+            definition_body=sfn.DefinitionBody.from_chainable(start),
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            tracing_enabled=True,
+            # The lookup loop and the wait loop each have the poll budget.
+            timeout=Duration.seconds(2 * poll_budget + 3600),
+        )
+        self._grant_sagemaker(name_prefix, endpoint_arn)
+        alert_topic.grant_publish(self.state_machine)
+        self.rule = events.Rule(
+            self,
+            "OnApprovalChange",
+            description=f"Deploy a version of {config.model_package_group_name} when it is approved, "
+            "roll back when the live one is rejected",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Model Package State Change"],
+                detail={
+                    "ModelPackageGroupName": [config.model_package_group_name],
+                    "ModelApprovalStatus": DEPLOYMENT_STATUSES,
+                },
+            ),
+            targets=[targets.SfnStateMachine(self.state_machine)],
+        )
+
+    def _arn(self, resource: str, name: str) -> str:
+        return self._stack.format_arn(service="sagemaker", resource=resource, resource_name=name)
+
+    def _grant_sagemaker(self, prefix: str, endpoint_arn: str) -> None:
+        """The optimized SageMaker integrations' calls (the aws-sdk tasks grant their own)."""
+        role = self.state_machine.role
+        configs = self._arn("endpoint-config", f"{prefix}*")
+        models = self._arn("model", f"{prefix}*")
+        for actions, resources in (
+            # Every SageMaker integration reads the tags of what it created or updated.
+            (["sagemaker:ListTags"], [models, configs, endpoint_arn]),
+            (["sagemaker:CreateModel"], [models]),
+            (["sagemaker:CreateEndpointConfig"], [configs]),
+            (["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"], [endpoint_arn, configs]),
+        ):
+            role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[self._sagemaker_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )

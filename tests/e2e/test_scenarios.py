@@ -1,0 +1,64 @@
+"""The governance stories, played as a user plays them: ``python -m offline run --scenario NAME``.
+
+Each scenario checks its own story and exits 0 only when every check held; these tests run the
+command as written and read what it printed, so the demo and the test are the same thing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from offline.run import cli
+from offline.run.scenarios import SCENARIOS
+from tests.e2e.conftest import synthesized_app
+
+pytestmark = pytest.mark.slow
+
+
+def _play(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    assembly = synthesized_app(SCENARIOS[name].env)
+    argv = ["run", "--scenario", name, "--assembly", str(assembly.directory), "--workdir", str(tmp_path)]
+    code = cli.main([*argv, "--no-tracking", "--max-wait", "0.5"])
+    return code, capsys.readouterr().out
+
+
+def _checks(out: str, name: str) -> list[str]:
+    lines = out.splitlines()
+    (start,) = [i for i, line in enumerate(lines) if f"scenario {name}: HELD" in line or "DID NOT HOLD" in line]
+    return [line for line in lines[start + 1 :] if " ✓ " in line or " ✗ " in line]
+
+
+def test_a_worse_model_is_rejected_and_the_champion_keeps_serving(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _play("worse-model", tmp_path, capsys)
+    checks = _checks(out, "worse-model")
+    assert code == 0, "\n".join(checks)
+    assert "scenario worse-model: HELD" in out
+    assert len(checks) == 6
+    # The gate's figures are printed: challenger against champion on the same test data
+    assert "quality gate (same test data):" in out
+    assert "decision: rejected: PR-AUC" in out
+
+
+def test_a_prod_version_waits_for_approval_and_approving_deploys_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _play("manual-approval", tmp_path, capsys)
+    checks = _checks(out, "manual-approval")
+    assert code == 0, "\n".join(checks)
+    assert "make approve ENV=prod VERSION=1" in out
+    assert "version 1 serves: a prediction reports model_version 1" in out
+
+
+def test_rejecting_the_live_version_rolls_back_to_the_previous_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _play("rollback", tmp_path, capsys)
+    checks = _checks(out, "rollback")
+    assert code == 0, "\n".join(checks)
+    assert "version 2 was approved and serves" in out
+    assert "version 1 serves again: a prediction reports model_version 1" in out
+    assert "rolled back to version 1" in out
