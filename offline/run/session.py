@@ -1,5 +1,8 @@
 """One local AWS with the app deployed into it, and pipeline runs against it.
 
+What a run produced is in :mod:`offline.run.results`; predictions through the local API in
+:mod:`offline.run.predictions` (both re-exported here, where callers have always found them).
+
 ``LocalPipeline`` is a context manager: entering starts moto (with offline mode's patches),
 the local SageMaker Runtime and the local REST API, and creates the synthesized
 resources; leaving stops every server and child process. ``run`` starts the pipeline the
@@ -10,20 +13,15 @@ its completion marker last) and follows the executions the markers trigger until
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -39,7 +37,9 @@ from offline.run import processes
 from offline.run.active import Services, activate
 from offline.run.faults import FaultPlan
 from offline.run.local_aws import ACCESS_KEY, LocalAws, free_port, running_moto
-from offline.run.progress import Log, Notification, Printer, Progress, StateTiming
+from offline.run.predictions import Prober, feature_row, post_prediction
+from offline.run.progress import Log, Printer, Progress
+from offline.run.results import ExecutionResult, Prediction, Probe, RunResult
 from offline.services.api_gateway import local_api
 from offline.services.cloudwatch_alarms import AlarmActions
 from offline.services.codebuild import LocalCodeBuild
@@ -54,7 +54,6 @@ from offline.services.sagemaker_runtime import runtime_proxy
 from offline.services.sagemaker_training import TrainingJobRunner
 
 PROXY_HANDLER = "lambdas.inference_proxy.app.handler"
-LABEL_COLUMN = "is_fraud"
 EXECUTION_TIMEOUT_SECONDS = 600.0
 #: The folders of a dataset, uploaded before its completion marker.
 DATASET_CHANNELS = ("train", "validation", "test")
@@ -83,66 +82,6 @@ def ports() -> _Ports:
     if _ports is None:
         _ports = _Ports()
     return _ports
-
-
-@dataclass
-class ExecutionResult:
-    arn: str
-    status: str
-    object_key: str
-    #: The execution it waited for in line, if it had to wait.
-    queued_behind: str | None = None
-
-
-@dataclass
-class Probe:
-    """Requests sent through the local API while a run was in progress."""
-
-    sent: int = 0
-    failed: int = 0
-    errors: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RunResult:
-    #: The datasets uploaded, in upload order.
-    datasets: list[str]
-    executions: list[ExecutionResult]
-    notifications: list[Notification]
-    timings: list[StateTiming]
-    seconds: float
-    probe: Probe | None = None
-    #: Why EventBridge could not start an execution for an upload (its FailedInvocations).
-    trigger_failures: list[str] = field(default_factory=list)
-    #: Deployment executions the registry's events started during the run.
-    deployments: list[ExecutionResult] = field(default_factory=list)
-
-    @property
-    def dataset(self) -> str:
-        """The last dataset uploaded: the one serving when every execution succeeded."""
-        return self.datasets[-1]
-
-    @property
-    def main(self) -> ExecutionResult:
-        """The last execution: it trained the last dataset (the others went before it in line)."""
-        return self.executions[-1]
-
-    @property
-    def failed(self) -> list[ExecutionResult]:
-        """The executions, retraining or deployment, that did not succeed."""
-        return [e for e in (*self.executions, *self.deployments) if e.status != "SUCCEEDED"]
-
-    @property
-    def succeeded(self) -> bool:
-        every = [*self.executions, *self.deployments]
-        return bool(self.executions) and all(e.status == "SUCCEEDED" for e in every)
-
-
-@dataclass(frozen=True)
-class Prediction:
-    request: str
-    status: int
-    body: str
 
 
 class LocalPipeline:
@@ -378,7 +317,7 @@ class LocalPipeline:
         first_delivery = len(self.bridge.deliveries)
         first_failure = len(self.bridge.failures)
         first_notification = len(self.progress.notifications)
-        prober: _Prober | None = None
+        prober: Prober | None = None
         try:
             for index in range(datasets):
                 self._runs += 1
@@ -386,7 +325,7 @@ class LocalPipeline:
                 self.upload_dataset(name, rows=rows, seed=seed + index, shuffle_labels=shuffle_labels)
                 names.append(name)
                 if probe and prober is None:
-                    prober = _Prober(self.api.url, self.workdir / "datasets" / name / "test.csv")
+                    prober = Prober(self.api.url, self.workdir / "datasets" / name / "test.csv")
                     prober.start()
                 self._wait_for_deliveries()
                 for delivery in self.bridge.deliveries[first_delivery:]:
@@ -539,51 +478,12 @@ def _restore_environment(name: str, value: str | None) -> None:
         os.environ[name] = value
 
 
-def feature_row(test_csv: Path, index: int = 0) -> str:
-    """One row of a generated CSV as the API takes it: header-less, without the label."""
-    with test_csv.open(newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        label = header.index(LABEL_COLUMN)
-        for position, row in enumerate(reader):
-            if position == index:
-                return ",".join(value for column, value in enumerate(row) if column != label)
-    raise ValueError(f"{test_csv} has fewer than {index + 1} rows")
-
-
-def post_prediction(api_url: str, row: str, timeout: float = 30) -> tuple[int, str]:
-    request = urllib.request.Request(
-        f"{api_url}/predict", data=row.encode(), headers={"Content-Type": "text/csv"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
-class _Prober:
-    """Sends predictions through the local API in a loop, counting failures (during updates)."""
-
-    def __init__(self, api_url: str, test_csv: Path) -> None:
-        self._url = api_url
-        self._rows = [feature_row(test_csv, i) for i in range(5)]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="update-probe", daemon=True)
-        self.result = Probe()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            status, body = post_prediction(self._url, self._rows[self.result.sent % len(self._rows)])
-            self.result.sent += 1
-            if status != 200:
-                self.result.failed += 1
-                self.result.errors.append(f"{status}: {body[:200]}")
-            self._stop.wait(0.05)
+__all__ = [
+    "ExecutionResult",
+    "LocalPipeline",
+    "Prediction",
+    "Probe",
+    "RunResult",
+    "feature_row",
+    "post_prediction",
+]
