@@ -15,31 +15,13 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.components.task_retries import retry_transient
+from stacks.workflows.shared.execution_step import execution_step
 from stacks.workflows.shared.failure_route import notify_step
 
 
 def resolve_step(scope: Construct, resolve: lambda_.IFunction) -> tasks.LambdaInvoke:
-    step = tasks.LambdaInvoke(
-        scope,
-        "ResolveVersion",
-        lambda_function=resolve,
-        payload=sfn.TaskInput.from_object(
-            {
-                "event": sfn.JsonPath.entire_payload,
-                "execution": {
-                    "id": sfn.JsonPath.string_at("$$.Execution.Id"),
-                    "name": sfn.JsonPath.string_at("$$.Execution.Name"),
-                    "start_time": sfn.JsonPath.string_at("$$.Execution.StartTime"),
-                    "state_machine_arn": sfn.JsonPath.string_at("$$.StateMachine.Id"),
-                },
-            }
-        ),
-        payload_response_only=True,
-        result_path="$.run",
-        retry_on_service_exceptions=False,
-    )
-    retry_transient(step, "lambda")
-    return step
+    """Invoke ``resolve`` with the registry event and the execution context; its result is ``$.run``."""
+    return execution_step(scope, "ResolveVersion", function=resolve, input_key="event")
 
 
 def deploy_or_skip(scope: Construct, *, notify: lambda_.IFunction, deploy: sfn.IChainable) -> sfn.Choice:

@@ -8,34 +8,14 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.components.task_retries import retry_transient
+from stacks.workflows.shared.execution_step import execution_step
 
 RUN = "$.run"
 
 
 def initiate_step(scope: Construct, initiate: lambda_.IFunction) -> tasks.LambdaInvoke:
     """Invoke ``initiate`` with the execution input and context; its result is ``$.run``."""
-    step = tasks.LambdaInvoke(
-        scope,
-        "Initiate",
-        lambda_function=initiate,
-        payload=sfn.TaskInput.from_object(
-            {
-                "input": sfn.JsonPath.entire_payload,
-                "execution": {
-                    "id": sfn.JsonPath.string_at("$$.Execution.Id"),
-                    "name": sfn.JsonPath.string_at("$$.Execution.Name"),
-                    "start_time": sfn.JsonPath.string_at("$$.Execution.StartTime"),
-                    "state_machine_arn": sfn.JsonPath.string_at("$$.StateMachine.Id"),
-                },
-            }
-        ),
-        payload_response_only=True,
-        result_path=RUN,
-        retry_on_service_exceptions=False,
-    )
-    retry_transient(step, "lambda")
-    return step
+    return execution_step(scope, "Initiate", function=initiate, input_key="input")
 
 
 def wait_in_line(scope: Construct, initiate: tasks.LambdaInvoke, *, poll_seconds: int, then: sfn.IChainable) -> None:
