@@ -46,6 +46,22 @@ def start(
     return process
 
 
+def read_output(process: subprocess.Popen[bytes], log_file: Path) -> list[str]:
+    """Every line the child writes to its stdout until it closes it, also written to ``log_file``.
+
+    A job's container output is both its log (CloudWatch, in AWS) and what SageMaker reads
+    metrics and failure lines from.
+    """
+    assert process.stdout is not None
+    lines: list[str] = []
+    with log_file.open("w") as log:
+        for raw in process.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            lines.append(line)
+            log.write(line + "\n")
+    return lines
+
+
 def stop(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
     """Terminate a child's process group, killing it if it does not exit in ``timeout``."""
     if process.poll() is None:

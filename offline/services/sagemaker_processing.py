@@ -284,14 +284,8 @@ class ProcessingJobRunner:
         process = processes.start(command, env=env, cwd=REPO_ROOT)
         watcher = threading.Thread(target=self._watch, args=(job, process, max_runtime), daemon=True)
         watcher.start()
-        lines: list[str] = []
         try:
-            assert process.stdout is not None
-            with log_file.open("w") as log:
-                for raw in process.stdout:
-                    line = raw.decode(errors="replace").rstrip("\n")
-                    lines.append(line)
-                    log.write(line + "\n")
+            lines = processes.read_output(process, log_file)
             exit_code = process.wait()
         finally:
             processes.stop(process)

@@ -238,12 +238,7 @@ class TrainingJobRunner:
         timer.start()
         lines: list[str] = []
         try:
-            assert process.stdout is not None
-            with log_file.open("w") as log:
-                for raw in process.stdout:
-                    line = raw.decode(errors="replace").rstrip("\n")
-                    lines.append(line)
-                    log.write(line + "\n")
+            lines = processes.read_output(process, log_file)
             self._exit_codes[job.training_job_name] = process.wait()
         finally:
             timer.cancel()
