@@ -68,7 +68,14 @@ EXPECTATIONS: tuple[tuple[str, str, str, str, str | None], ...] = (
     ("^InitiateRole", r"s3:[\w*]+|ssm:\w+|ecr:DescribeImages|sns:Publish|kms:[\w*]+", "Initiate", "run", None),
     ("^InitiateRole", r"states:ListExecutions", "Initiate", "run", None),
     ("^QualityGateRole", r"s3:[\w*]+|kms:[\w*]+", "Gate", "run", None),
-    ("^ResolveDeploymentRole", r"ssm:\w+|sagemaker:DescribeModelPackage", "ResolveVersion", "run", None),
+    # DescribeEndpoint too: even a first deploy asks what serves (a missing endpoint is an answer, not a refusal)
+    (
+        "^ResolveDeploymentRole",
+        r"ssm:\w+|sagemaker:(DescribeModelPackage|DescribeEndpoint)",
+        "ResolveVersion",
+        "run",
+        None,
+    ),
     (
         "^ResolveDeploymentRole",
         r"sagemaker:(DescribeEndpointConfig|DescribeModel)",
