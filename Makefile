@@ -22,7 +22,7 @@ help:
 	@echo "make test           ruff + mypy + pytest (what CI runs)"
 	@echo "make synth ENV=dev  synthesize cdk.out/ for an environment (dev, stage, prod)"
 	@echo "make rehearse ENV=dev  synth, then run exactly that cloud assembly offline (the step before deploy)"
-	@echo "make deploy ENV=dev cdk deploy that environment's stacks"
+	@echo "make deploy ENV=dev cdk deploy that environment's stacks (ENV=delivery: start the delivery pipeline)"
 	@echo "make retrain ENV=dev  start a run of a deployed environment on its newest complete dataset"
 	@echo "make approve ENV=prod VERSION=N [REASON=...]  approve a model version: the deployment state machine deploys it"
 	@echo "make reject ENV=prod VERSION=N [REASON=...]   reject one; if it is live, the previous Approved version returns"
@@ -49,8 +49,12 @@ lint: $(STAMPS)/venv
 typecheck: $(STAMPS)/venv
 	$(VENV)/bin/mypy
 
+# Two workers (the machines have 2 cores; much of the suite waits on subprocesses and local servers).
+# --dist loadgroup spreads tests one by one, but keeps a module marked xdist_group on one worker, so its
+# module-scoped fixture (a whole offline run, say) is built once.
+PYTEST_WORKERS ?= 2
 unit: install
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: lint typecheck unit
 
@@ -62,11 +66,15 @@ synth: install
 	$(CDK) synth --quiet -c env=$(ENV) --output "$(CDK_OUT)"
 	@echo "wrote $(CDK_OUT)/ for $(ENV) (cdk-nag report: $(CDK_OUT)/validation-report.json if any findings)"
 
+# ENV=delivery is the delivery pipeline, whose assembly also holds every environment's stacks as its stages:
+# --all would deploy those straight from here, past the pipeline and its approval, so it selects the pipeline.
+DELIVERY_STACK = $(if $(filter delivery,$(ENV)),FraudPipeline-Delivery)
+
 diff: install
-	$(CDK) diff -c env=$(ENV)
+	$(CDK) diff $(DELIVERY_STACK) -c env=$(ENV)
 
 deploy: install
-	$(CDK) deploy --all -c env=$(ENV)
+	$(CDK) deploy $(or $(DELIVERY_STACK),--all) -c env=$(ENV)
 
 run: install
 	$(PY) -m offline run --env $(ENV)

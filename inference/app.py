@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from inference.fault_injection import FaultInjector
 from inference.model import LoadedModel
 from training.feature_schema import MAX_PAYLOAD_BYTES, PayloadError, parse_payload, payload_too_large
 
@@ -95,9 +96,10 @@ def predictions_body(model: LoadedModel, rows: list[list[float]]) -> bytes:
     return f'{{"predictions":[{items}],"model_version":{json.dumps(model.version)}}}'.encode()
 
 
-def make_app(model: LoadedModel) -> WSGIApp:
-    """The WSGI callable serving ``model``."""
+def make_app(model: LoadedModel, *, fault_rate: float = 0.0) -> WSGIApp:
+    """The WSGI callable serving ``model``; ``fault_rate`` > 0 injects 500s (``inference.fault_injection``)."""
     ping_body = json.dumps({"status": "ok", "model_version": model.version}).encode()
+    faults = FaultInjector(fault_rate) if fault_rate > 0 else None
 
     def app(environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -146,6 +148,9 @@ def make_app(model: LoadedModel) -> WSGIApp:
             rows = parse_payload(body, environ.get("CONTENT_TYPE"))
         except PayloadError as err:
             return _error(start_response, err.status, err.message)
+        injected = faults.next_failure() if faults is not None else None
+        if injected is not None:
+            return _error(start_response, 500, injected)
         try:
             answer = predictions_body(model, rows)
         except Exception:

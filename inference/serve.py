@@ -12,7 +12,9 @@
   approved), else the ``model_version`` of the model's metadata;
 * ``GET /ping`` and ``POST /invocations`` (see ``inference.app``); every answer,
   including gunicorn's own for a request it cannot parse, is JSON (``inference.workers``);
-* ``SIGTERM`` stops it gracefully: in-flight requests finish, then it exits 0.
+* ``SIGTERM`` stops it gracefully: in-flight requests finish, then it exits 0;
+* ``INFERENCE_FAULT_5XX_RATE`` (off unless set) answers a share of ``/invocations`` with 500,
+  for offline scenario testing only (``inference.fault_injection``).
 
 Why gunicorn with a bare WSGI app (measured in ``docs/benchmarks.md``): the
 work per request is tiny once the trees are compiled (``inference.model``), so
@@ -34,6 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from inference import fault_injection
 from inference.app import WSGIApp, configure_logging, make_app
 from inference.model import LoadedModel, ModelLoadError, load_model
 from inference.workers import WORKER_CLASSES
@@ -51,6 +54,8 @@ class ServerSettings:
     worker_class: str
     timeout: int
     model_version: str | None = None
+    #: ``INFERENCE_FAULT_5XX_RATE``: the share of /invocations answered 500 (offline scenario testing only).
+    fault_5xx_rate: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
@@ -80,15 +85,17 @@ class ServerSettings:
             worker_class=worker_class,
             timeout=integer("SAGEMAKER_MODEL_SERVER_TIMEOUT", 60, 1),
             model_version=env.get("MODEL_VERSION", "").strip() or None,
+            fault_5xx_rate=fault_injection.parse_rate(env.get(fault_injection.VARIABLE)),
         )
 
 
 def _gunicorn_options(settings: ServerSettings, model: LoadedModel) -> dict[str, Any]:
     def when_ready(_server: Any) -> None:
+        faults = f", {fault_injection.VARIABLE}={settings.fault_5xx_rate:g}" if settings.fault_5xx_rate else ""
         print(
             f"inference server listening on http://{settings.host}:{settings.port} "
             f"({settings.workers} workers, model {model.version}, "
-            f"{'compiled trees' if model.compiled else 'sklearn predict_proba'})",
+            f"{'compiled trees' if model.compiled else 'sklearn predict_proba'}{faults})",
             flush=True,
         )
 
@@ -137,7 +144,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
     except (ValueError, ModelLoadError) as err:
         print(f"inference server cannot start: {err}", file=sys.stderr, flush=True)
         return 2
-    run(settings, make_app(model), model)
+    run(settings, make_app(model, fault_rate=settings.fault_5xx_rate), model)
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from stacks.regions import SUPPORTED_REGIONS
+from stacks.rollout_config import Autoscaling, EndpointAlarmSettings, Rollout, check_rollout
 
 #: CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS: tuple[int, ...] = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096)
@@ -81,6 +82,11 @@ class EnvironmentConfig(BaseModel):
     #: The evaluation job (SageMaker Processing) that scores challenger and champion.
     processing_instance_type: str = "ml.m5.large"
     evaluation_max_runtime_seconds: int = Field(default=3600, ge=60, le=432000)
+    #: How an update of the live endpoint shifts traffic (a first deployment has nothing to shift from).
+    rollout: Rollout = Field(default_factory=Rollout)
+    endpoint_alarms: EndpointAlarmSettings = Field(default_factory=EndpointAlarmSettings)
+    #: Target tracking on invocations per instance; null leaves the instance count fixed.
+    autoscaling: Autoscaling | None = Field(default_factory=Autoscaling)
     #: A SageMaker managed MLflow tracking server for this environment (bills by the hour while it exists).
     mlflow_tracking_server: bool = False
     notification_emails: tuple[str, ...] = ()
@@ -166,6 +172,21 @@ class EnvironmentConfig(BaseModel):
                 f"keep it at most {MAX_QUEUE_CHECKS} (Step Functions' execution history holds 25,000 events)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _rollout_fits(self) -> EnvironmentConfig:
+        # A scaled-in endpoint is as small as autoscaling's minimum: the rollout must fit that fleet too.
+        fleet = min(self.endpoint_initial_instance_count, self.autoscaling.min_capacity if self.autoscaling else 100)
+        check_rollout(self.rollout, fleet=fleet, poll_budget=self.endpoint_poll_seconds * self.endpoint_max_polls)
+        return self
+
+    @property
+    def endpoint_alarm_names(self) -> dict[str, str]:
+        """The endpoint alarms by kind; every one of them rolls a deployment back."""
+        names = {"5xx": f"{self.endpoint_name}-5xx-rate", "latency": f"{self.endpoint_name}-p99-latency"}
+        if self.endpoint_alarms.max_4xx_rate is not None:
+            names["4xx"] = f"{self.endpoint_name}-4xx-rate"
+        return names
 
     @property
     def is_production(self) -> bool:

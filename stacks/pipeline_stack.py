@@ -9,6 +9,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.components.base_image import resolve_base_image
+from stacks.components.endpoint_alarms import EndpointAlarms
 from stacks.components.image_builds import ImageBuild
 from stacks.components.log_retention import retention
 from stacks.components.mlflow_tracking import MlflowTracking
@@ -107,6 +108,14 @@ class PipelineStack(Stack):
             },
         )
 
+        explain_rollback = function(
+            "ExplainRollback",
+            "explain_rollback",
+            "Explains an endpoint update SageMaker rolled back, and rejects the version when an alarm fired",
+            {"ENDPOINT_NAME": config.endpoint_name, "ALARM_NAMES": ",".join(config.endpoint_alarm_names.values())},
+        )
+        endpoint_alarms = EndpointAlarms(self, "EndpointAlarms", config=config, topic=storage.topic)
+
         sagemaker = SageMakerExecutionRole(
             self,
             "SageMakerExecution",
@@ -158,6 +167,7 @@ class PipelineStack(Stack):
             resolve=resolve.function,
             notify=notify.function,
             clean_up=cleanup.prune.function,
+            explain_rollback=explain_rollback.function,
             sagemaker_role=sagemaker.role,
             alert_topic=storage.topic,
             name_prefix=name_prefix,
@@ -180,6 +190,7 @@ class PipelineStack(Stack):
         # The gate reads the evaluation report the evaluation job wrote.
         storage.artifacts_bucket.grant_read(gate.role, "evaluations/*")
         self._grant_resolve(resolve, config, name_prefix)
+        self._grant_rollback(explain_rollback, endpoint_alarms, sagemaker.role, config)
         settings.settings.grant_read(resolve.role)
         storage.data_bucket.grant_read(initiate.role, f"{DATA_PREFIX}*")
         settings.hyperparameters.grant_read(initiate.role)
@@ -193,6 +204,8 @@ class PipelineStack(Stack):
         self.notify = notify
         self.gate = gate
         self.resolve_deployment = resolve
+        self.explain_rollback = explain_rollback
+        self.endpoint_alarms = endpoint_alarms
         self.cleanup = cleanup
         self.builds = builds
         self.settings = settings
@@ -213,6 +226,29 @@ class PipelineStack(Stack):
             (["sagemaker:DescribeModel"], [arn("model", f"{name_prefix}*")]),
         ):
             resolve.role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources))
+
+    def _grant_rollback(
+        self, explain: PythonFunction, alarms: EndpointAlarms, sagemaker_role: iam.IRole, config: EnvironmentConfig
+    ) -> None:
+        """SageMaker reads the rollback alarms during a rollout; ``explain_rollback`` reads them and the metrics."""
+        # Deployment guardrails need the execution role to describe the auto-rollback alarms (SageMaker
+        # Developer Guide, "Auto-Rollback Configuration and Monitoring").
+        sagemaker_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=alarms.alarm_arns)
+        )
+        explain.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=alarms.alarm_arns)
+        )
+        # GetMetricStatistics authorizes on "*" only (Service Authorization Reference, Amazon CloudWatch).
+        explain.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["cloudwatch:GetMetricStatistics"], resources=["*"])
+        )
+        packages = self.format_arn(
+            service="sagemaker", resource="model-package", resource_name=f"{config.model_package_group_name}/*"
+        )
+        explain.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["sagemaker:UpdateModelPackage"], resources=[packages])
+        )
 
     def _outputs(self, config: EnvironmentConfig, storage: StorageStack) -> None:
         """What the README's commands read with ``aws cloudformation describe-stacks``."""

@@ -50,9 +50,20 @@ ACTIONS_REQUIRING_STAR = frozenset(
         "sagemaker:ListEndpointConfigs",
         "sagemaker:ListModels",
         "sagemaker:ListModelPackages",
+        "cloudwatch:GetMetricStatistics",
+        "application-autoscaling:DescribeScalableTargets",
+    }
+)
+#: Actions on a resource whose ARN ends in an ID the service assigns: no policy can name it in advance.
+ACTIONS_ON_ASSIGNED_IDS = frozenset(
+    {
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:DeregisterScalableTarget",
+        "application-autoscaling:PutScalingPolicy",
     }
 )
 _STAR_ONLY = frozenset(action.lower() for action in ACTIONS_REQUIRING_STAR)
+_ASSIGNED_IDS = frozenset(action.lower() for action in ACTIONS_ON_ASSIGNED_IDS)
 
 #: (finding pattern, reason). Patterns match cdk-nag's finding text after ``AwsSolutions-IAM5[``.
 REVIEWED: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -95,6 +106,12 @@ REVIEWED: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "environment's name prefix",
         ),
         (
+            r"^Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:"
+            r"alarm:TargetTracking-endpoint/fraud-detector-[a-z0-9]+/variant/AllTraffic-\*$",
+            "The alarms target tracking creates for this endpoint's variant (TargetTracking-<resource id>-"
+            "AlarmHigh|AlarmLow-<uuid>): Application Auto Scaling checks its caller may manage them",
+        ),
+        (
             r"^Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
             r"model-package/fraud-[a-z0-9]+-models/\*$",
             "The versions of this environment's model package group: a version's number is only known once "
@@ -102,6 +119,17 @@ REVIEWED: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
     )
 )
+
+
+#: The start of an ARN a stack with a concrete account and region writes literally (``arn:aws:logs:eu-west-1:
+#: 111111111111:``, as every stage of the delivery pipeline has); the table above uses the pseudo parameters of an
+#: environment-agnostic stack, so findings are compared in that form.
+_LITERAL_ARN = re.compile(r"^Resource::arn:aws[a-z-]*:([a-z0-9-]+):[a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d:\d{12}:")
+
+
+def agnostic(finding: str) -> str:
+    """``finding`` with a literal partition, region and account written as ``<AWS::Partition>`` etc."""
+    return _LITERAL_ARN.sub(r"Resource::arn:<AWS::Partition>:\1:<AWS::Region>:<AWS::AccountId>:", finding)
 
 
 def _flatten(node: Any) -> str:
@@ -149,11 +177,24 @@ def reason_for(finding: str, actions: list[str]) -> str | None:
     """The reviewed reason for ``finding``, or None when it has not been reviewed."""
     if finding == "Resource::*":
         # IAM action names are case-insensitive (CDK writes aws-sdk actions as "sagemaker:listEndpoints").
-        if {action.lower() for action in actions} <= _STAR_ONLY:
-            return f"AWS authorizes {', '.join(sorted(set(actions)))} only on Resource '*'"
-        return None
+        # minimizePolicies merges statements, so one statement may hold actions of both kinds.
+        lowered = {action.lower() for action in actions}
+        if not lowered <= _STAR_ONLY | _ASSIGNED_IDS:
+            return None
+        star_only = sorted(a for a in set(actions) if a.lower() in _STAR_ONLY)
+        assigned = sorted(a for a in set(actions) if a.lower() in _ASSIGNED_IDS)
+        reasons = []
+        if star_only:
+            reasons.append(f"AWS authorizes {', '.join(star_only)} only on Resource '*'")
+        if assigned:
+            reasons.append(
+                f"{', '.join(assigned)} act on a scalable target, whose ARN ends in an ID Application Auto Scaling "
+                "assigns when it is registered, so no policy can name this endpoint's target in advance; the calls "
+                "name it by ResourceId"
+            )
+        return "; ".join(reasons)
     for pattern, reason in REVIEWED:
-        if pattern.search(finding):
+        if pattern.search(agnostic(finding)):
             return reason
     return None
 

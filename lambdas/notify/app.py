@@ -20,6 +20,7 @@ OUTCOME_METRICS = {
     "registered": "ModelsRegistered",
     "deployed": "ModelsDeployed",
     "deployment_skipped": "DeploymentsSkipped",
+    "rolled_back": "DeploymentsRolledBack",
 }
 
 logger = Logger(service=service_name("notify"))

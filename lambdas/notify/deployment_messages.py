@@ -38,6 +38,43 @@ def _trigger(run: DeploymentRun, version: str) -> str:
     return "-"
 
 
+def _rollout(event: NotifyEvent) -> str:
+    update = event.state.update
+    return (update.traffic if update else None) or "-"
+
+
+def rolled_back_notification(event: NotifyEvent, environment: str) -> Notification:
+    """SageMaker put the previous version back: which alarm fired, what the canary saw, what became of the version."""
+    run = _run(event)
+    report = event.state.rollback.report if event.state.rollback else None
+    version = (run.package.version if run.package else None) or (report.version if report else None) or "?"
+    endpoint = _endpoint(event, run, environment)
+    alarms = report.alarms if report else []
+    canary = report.canary if report and report.canary else None
+    latency = canary.max_model_latency_ms if canary else None
+    lines = [
+        f"Version {version} was rolled back on endpoint {endpoint}; the previous version still serves.",
+        "",
+        *(report.summary.splitlines() if report and report.summary else []),
+        "",
+        *(f"Alarm:           {alarm.name} ({alarm.state}): {alarm.reason or '-'}" for alarm in alarms),
+        *([] if alarms else ["Alarm:           none fired"]),
+        f"Canary:          {canary.invocations if canary else '?'} requests to the new fleet, "
+        f"{canary.errors_5xx if canary else '?'} answered 5xx, worst model latency "
+        f"{f'{latency:g} ms' if latency is not None else '-'}",
+        f"Rollout:         {_rollout(event)}",
+        f"SageMaker says:  {(report.failure_reason if report else None) or '-'}",
+        f"Version status:  {'Rejected, so nothing redeploys it' if report and report.rejected else 'unchanged'}",
+        f"Serving config:  {(event.state.endpoint.EndpointConfigName if event.state.endpoint else None) or '-'}",
+        f"Model package:   {(run.package.arn if run.package else None) or '-'}",
+        "",
+        f"Execution: {execution_console_url(event.execution_arn)}",
+    ]
+    fired = f" by alarm {', '.join(alarm.name for alarm in alarms)}" if alarms else ""
+    subject = f"{subject_prefix(environment)} version {version} rolled back{fired}"
+    return Notification(subject=safe_subject(subject), message="\n".join(lines))
+
+
 def deployed_notification(event: NotifyEvent, environment: str, cleanup: list[str]) -> Notification:
     """Which version now serves where, what it replaced and why; ``cleanup`` reports the clean-up of old versions."""
     run = _run(event)
@@ -51,6 +88,7 @@ def deployed_notification(event: NotifyEvent, environment: str, cleanup: list[st
         f"Trigger:         {_trigger(run, version)}",
         f"Reason:          {run.reason or '-'}",
         f"Replaced:        {_replaced(run)}",
+        f"Rollout:         {_rollout(event)}",
         f"Model package:   {(package.arn if package else None) or '-'}",
         f"Training run:    {(package.run_id if package else None) or '-'}",
         f"Data version:    {(package.data_version if package else None) or '-'}",

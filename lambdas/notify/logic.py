@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
 
 from lambdas.common.sns import execution_console_url, publish, safe_subject
-from lambdas.notify.deployment_messages import deployed_notification, skipped_notification
+from lambdas.notify.deployment_messages import deployed_notification, rolled_back_notification, skipped_notification
 from lambdas.notify.models import ErrorInfo, Metric, Notification, NotifyEvent, NotifySettings, PipelineState
 from lambdas.notify.registry_messages import registered_notification
 from lambdas.notify.text import run_value as _run_value
@@ -217,6 +217,8 @@ def build_notification(event: NotifyEvent, environment: str) -> Notification:
         return deployed_notification(event, environment, _cleanup_lines(event.state))
     if event.kind == "deployment_skipped":
         return skipped_notification(event, environment)
+    if event.kind == "rolled_back":
+        return rolled_back_notification(event, environment)
     return failure_notification(event, environment)
 
 

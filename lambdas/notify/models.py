@@ -142,6 +142,40 @@ class DeploymentRun(_Loose):
     names: DeploymentNamesInfo | None = None
 
 
+class RolloutInfo(_Loose):
+    """How the deployment put the version live (``$.update``): ``create`` or ``update``, and the traffic shifting."""
+
+    kind: str | None = None
+    traffic: str | None = None
+
+
+class RollbackAlarm(_Loose):
+    name: str
+    state: str | None = None
+    reason: str | None = None
+
+
+class CanaryInfo(_Loose):
+    invocations: int | None = None
+    errors_5xx: int | None = None
+    max_model_latency_ms: float | None = None
+
+
+class RollbackInfo(_Loose):
+    """``explain_rollback``'s report (``$.rollback.report``)."""
+
+    version: str | None = None
+    alarms: list[RollbackAlarm] = Field(default_factory=list)
+    canary: CanaryInfo | None = None
+    failure_reason: str | None = None
+    rejected: bool = False
+    summary: str | None = None
+
+
+class RollbackState(_Loose):
+    report: RollbackInfo | None = None
+
+
 class PipelineState(_Loose):
     """The state JSON; which keys are present depends on the state machine and how far it got."""
 
@@ -156,11 +190,14 @@ class PipelineState(_Loose):
     #: Retraining: the quality gate's result and the registered model package.
     gate: GateInfo | None = None
     registered: RegisteredInfo | None = None
+    #: Deployment: how the version went live, and (``rollback``) why SageMaker put the old one back.
+    update: RolloutInfo | None = None
+    rollback: RollbackState | None = None
 
 
 #: ``success`` / ``failure``: a retraining run's end; ``registered``: a new model package version;
-#: ``deployed`` / ``deployment_skipped``: the deployment state machine's outcome.
-NotificationKind = Literal["success", "failure", "registered", "deployed", "deployment_skipped"]
+#: ``deployed`` / ``deployment_skipped`` / ``rolled_back``: the deployment state machine's outcome.
+NotificationKind = Literal["success", "failure", "registered", "deployed", "deployment_skipped", "rolled_back"]
 
 
 class NotifyEvent(BaseModel):

@@ -12,7 +12,8 @@ as shipped. Each module's docstring lists its patches and why:
 * ``sagemaker``: real training jobs and endpoints, AWS's validations, UpdateEndpoint;
 * ``s3``: "Object Created" events to the EventBridge bridge; bucket policies left to IAM;
 * ``auth``: every signed request evaluated by ``offline.services.iam``;
-* ``cloudwatch``: ``SetAlarmState`` runs the alarm's SNS actions;
+* ``cloudwatch``: ``SetAlarmState`` runs the alarm's SNS actions; GetMetricStatistics matches dimensions exactly;
+* ``application_autoscaling``: aws-sdk Tasks reach it; registering creates its service-linked role;
 * ``json_path``: a definite JSONPath answers its one value, not a list of it;
 * ``model_registry``: UpdateModelPackage keeps what it is not given; model package state-change events.
 """
@@ -20,6 +21,7 @@ as shipped. Each module's docstring lists its patches and why:
 from __future__ import annotations
 
 from offline.moto_patches import (
+    application_autoscaling,
     auth,
     cloudwatch,
     json_path,
@@ -42,6 +44,7 @@ _AREAS = (
     auth,
     cloudwatch,
     model_registry,
+    application_autoscaling,
 )
 
 

@@ -15,7 +15,14 @@
   SageMaker can assume the role passed to it (its trust policy allows
   ``sagemaker.amazonaws.com``), as AWS validates it;
 * ``update_endpoint`` (moto has none): blue/green update of an InService endpoint; any other
-  status is refused (SageMaker API Reference, UpdateEndpoint);
+  status is refused (SageMaker API Reference, UpdateEndpoint). ``DeploymentConfig`` (traffic
+  shifting, auto-rollback alarms), ``RetainAllVariantProperties`` /
+  ``ExcludeRetainedVariantProperties`` (the live instance count kept) and
+  ``RetainDeploymentConfig`` are checked and resolved by
+  ``offline.services.sagemaker_deployment_config``; DescribeEndpoint then shows the
+  ``LastDeploymentConfig`` (moto builds it from the endpoint record's attributes);
+* ``create_endpoint`` also checks a ``DeploymentConfig`` and keeps it as the
+  ``LastDeploymentConfig`` for a later ``RetainDeploymentConfig`` (it shifts no traffic);
 * ``delete_endpoint``: also stops the endpoint's model server.
 """
 
@@ -34,6 +41,14 @@ from moto.sagemaker.responses import SageMakerResponse
 from offline.moto_patches._registry import original, patch
 from offline.run.active import Services, current
 from offline.services.iam.sessions import RoleNotAssumableError
+from offline.services.sagemaker_deployment_config import (
+    DeploymentConfigError,
+    UpdatePlan,
+    check_capacity,
+    parse_policy,
+    plan_update,
+)
+from offline.services.sagemaker_deployment_config import request_errors as deployment_request_errors
 from offline.services.sagemaker_processing import request_errors
 
 SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
@@ -181,11 +196,21 @@ def _create_endpoint(self: Any) -> Any:
     assert active is not None
     backend = self.sagemaker_backend
     name = self._get_param("EndpointName")
+    deployment_config = self._get_param("DeploymentConfig")
+    _check_shapes("CreateEndpoint", {"DeploymentConfig": deployment_config})
     if name in backend.endpoints:
         arn = FakeEndpoint.arn_formatter(name, backend.account_id, backend.region_name)
         raise ValidationError(message=f'Cannot create already existing endpoint "{arn}".')
+    if deployment_config is not None:
+        variant = backend.describe_endpoint_config(self._get_param("EndpointConfigName"))["ProductionVariants"][0]
+        try:
+            check_capacity(parse_policy(deployment_config), int(variant.get("InitialInstanceCount") or 1))
+        except DeploymentConfigError as refused:
+            raise ValidationError(message=str(refused)) from None
     result = original(SageMakerResponse, "create_endpoint")(self)
     endpoint = backend.endpoints[name]
+    if deployment_config is not None:
+        endpoint.last_deployment_config = copy.deepcopy(deployment_config)
     active.fleet.deploy(endpoint, endpoint.endpoint_config_name, update=False)
     return result
 
@@ -195,21 +220,58 @@ def _update_endpoint(self: Any) -> Any:
     if active is None:
         raise NotImplementedError("UpdateEndpoint is only available in offline mode")
     backend = self.sagemaker_backend
+    options = {member: self._get_param(member) for member in _UPDATE_OPTIONS}
+    _check_shapes("UpdateEndpoint", options)
     name = self._get_param("EndpointName")
     config_name = self._get_param("EndpointConfigName")
     endpoint = backend.endpoints.get(name)
     arn = FakeEndpoint.arn_formatter(name, backend.account_id, backend.region_name)
     if endpoint is None:
         raise ValidationError(message=f'Could not find endpoint "{arn}".')
-    backend.describe_endpoint_config(config_name)
+    new_config = backend.describe_endpoint_config(config_name)
     if endpoint.endpoint_status == "Failed":
         raise ValidationError(
             message=f'Cannot update endpoint "{arn}" in status Failed: only DeleteEndpoint is allowed on it.'
         )
     if endpoint.endpoint_status != "InService":
         raise ValidationError(message=f'Cannot update in-progress endpoint "{arn}".')
-    active.fleet.deploy(endpoint, config_name, update=True)
+    plan = _plan_update(endpoint, new_config, options)
+    if plan.deployment_config is not None:
+        endpoint.last_deployment_config = copy.deepcopy(plan.deployment_config)
+    active.fleet.deploy(endpoint, config_name, update=True, policy=plan.policy, instance_count=plan.instance_count)
     return ActionResult({"EndpointArn": endpoint.arn})
+
+
+#: UpdateEndpoint's members beyond the names (SageMaker API Reference, UpdateEndpoint).
+_UPDATE_OPTIONS = (
+    "RetainAllVariantProperties",
+    "ExcludeRetainedVariantProperties",
+    "DeploymentConfig",
+    "RetainDeploymentConfig",
+)
+
+
+def _check_shapes(operation: str, members: dict[str, Any]) -> None:
+    """AWS validates every member against the API model first (Step Functions' aws-sdk calls are unchecked)."""
+    message = deployment_request_errors(operation, {k: v for k, v in members.items() if v is not None})
+    if message is not None:
+        raise ValidationError(message=message)
+
+
+def _plan_update(endpoint: Any, new_config: dict[str, Any], options: dict[str, Any]) -> UpdatePlan:
+    live_variants = endpoint.production_variants or [None]
+    try:
+        return plan_update(
+            deployment_config=copy.deepcopy(options["DeploymentConfig"]),
+            retain_deployment_config=bool(options["RetainDeploymentConfig"]),
+            last_deployment_config=getattr(endpoint, "last_deployment_config", None),
+            retain_all_variant_properties=bool(options["RetainAllVariantProperties"]),
+            excluded_properties=options["ExcludeRetainedVariantProperties"],
+            new_variant=new_config["ProductionVariants"][0],
+            live_variant=live_variants[0],
+        )
+    except DeploymentConfigError as refused:
+        raise ValidationError(message=str(refused)) from None
 
 
 def _delete_endpoint(self: Any) -> Any:

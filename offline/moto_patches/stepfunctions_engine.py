@@ -8,7 +8,8 @@
   re-raise a caught ``States.*`` error through ``ErrorPath``, and a Parallel state passes on
   its branch's ``States.*`` error (AWS does both; moto raised ValueError and lost the Catch);
 * ``state_task_service_aws_sdk._SERVICE_ERROR_NAMES``: aws-sdk SageMaker errors are named
-  ``SageMaker.SageMakerException`` as in AWS, not ``sagemaker.sagemakerException``;
+  ``SageMaker.SageMakerException`` as in AWS, not ``sagemaker.sagemakerException``, and
+  Application Auto Scaling's ``ApplicationAutoScaling.<Exception>``;
 * ``StateTaskServiceLambda._error_cause_from_client_error``: a Lambda API error other than
   throttling or a service fault is ``Lambda.AWSLambdaException`` with the error code in the
   cause, as AWS reports an AccessDeniedException of the invoke;
@@ -56,7 +57,11 @@ def install() -> None:
     patch(
         state_task_service_aws_sdk,
         "_SERVICE_ERROR_NAMES",
-        _ServiceErrorNames(state_task_service_aws_sdk._SERVICE_ERROR_NAMES, sagemaker="SageMaker"),
+        _ServiceErrorNames(
+            state_task_service_aws_sdk._SERVICE_ERROR_NAMES,
+            sagemaker="SageMaker",
+            applicationautoscaling="ApplicationAutoScaling",
+        ),
     )
     patch(StateTaskServiceLambda, "_error_cause_from_client_error", staticmethod(_lambda_error_cause))
     patch(StepFunctionsParserBackend, "start_execution", _start_execution)

@@ -38,6 +38,8 @@ class Services:
     alarms: AlarmActions | None = None
     #: SageMaker Processing jobs; None where a test runs the services without them.
     processing: ProcessingJobRunner | None = None
+    #: Simulated seconds per real second for deployment-guardrail bakes and alarm periods (60: a minute a second).
+    time_scale: float = 60.0
 
 
 _active: Services | None = None

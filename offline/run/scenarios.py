@@ -7,6 +7,7 @@ told. It prints what happened and one line per check; it holds when every check 
 * ``worse-model``: run 2 trains on shuffled labels; the gate rejects it and the champion keeps serving.
 * ``manual-approval`` (prod settings): the run ends PendingManualApproval; approving it deploys it.
 * ``rollback``: two approved versions deploy in turn; rejecting the live one redeploys the previous one.
+* ``canary`` and ``bad-canary`` (stage settings): see ``offline.run.rollout_scenarios``.
 """
 
 from __future__ import annotations
@@ -227,12 +228,28 @@ def _gate_table(gate: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _rollout(name: str) -> Callable[[LocalPipeline, int, int, Log], Story]:
+    """The rollout stories live in ``rollout_scenarios`` (imported when played: it imports this module)."""
+
+    def play(pipeline: LocalPipeline, rows: int, seed: int, log: Log) -> Story:
+        from offline.run import rollout_scenarios
+
+        story: Story = getattr(rollout_scenarios, name)(pipeline, rows, seed, log)
+        return story
+
+    return play
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
         Scenario("worse-model", "dev", "run 2 trains on shuffled labels; the gate rejects it", worse_model),
         Scenario("manual-approval", "prod", "prod waits for approval; approving deploys it", manual_approval),
         Scenario("rollback", "dev", "rejecting the live version redeploys the previous one", rollback),
+        Scenario("canary", "stage", "version 2 rolls out in canary steps under steady traffic", _rollout("canary")),
+        Scenario(
+            "bad-canary", "stage", "version 2 fails requests; the alarm rolls the canary back", _rollout("bad_canary")
+        ),
     )
 }
 

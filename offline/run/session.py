@@ -40,9 +40,11 @@ from offline.run.local_aws import ACCESS_KEY, LocalAws, free_port, running_moto
 from offline.run.predictions import Prober, feature_row, post_prediction
 from offline.run.progress import Log, Printer, Progress
 from offline.run.results import ExecutionResult, Prediction, Probe, RunResult
+from offline.services.alarm_evaluation import AlarmEvaluator
 from offline.services.api_gateway import local_api
 from offline.services.cloudwatch_alarms import AlarmActions
 from offline.services.codebuild import LocalCodeBuild
+from offline.services.endpoint_metrics import EndpointMetrics
 from offline.services.eventbridge import Delivery, EventBridge
 from offline.services.http_server import Server
 from offline.services.iam.enforcement import Iam
@@ -97,6 +99,7 @@ class LocalPipeline:
         max_wait_seconds: float = 2.0,
         verbose: bool = False,
         tracking: bool = False,
+        time_scale: float = 60.0,
     ) -> None:
         self.assembly = assembly
         self.workdir = workdir
@@ -105,6 +108,8 @@ class LocalPipeline:
         self._max_wait = max_wait_seconds
         self._verbose = verbose
         self._tracking = tracking
+        #: Simulated seconds per real second for rollout bakes and alarm periods (``Services.time_scale``).
+        self.time_scale = time_scale
         #: The local MLflow tracking server's URL, when the pipeline runs with one.
         self.tracking_url: str | None = None
         self._exit = contextlib.ExitStack()
@@ -159,6 +164,11 @@ class LocalPipeline:
             aws=self.aws, workdir=self.workdir, faults=self.faults, log=self.log, iam=self.iam
         )
         self.processing = ProcessingJobRunner(aws=self.aws, workdir=self.workdir, faults=self.faults, iam=self.iam)
+        self.metrics = EndpointMetrics(account=self.aws.account, region=self.aws.region, log=self.log)
+        self._exit.callback(self.metrics.close)
+        self.evaluator = AlarmEvaluator(
+            account=self.aws.account, region=self.aws.region, time_scale=self.time_scale, log=self.log
+        )
         self.fleet = EndpointFleet(
             aws=self.aws,
             workdir=self.workdir,
@@ -167,6 +177,8 @@ class LocalPipeline:
             describe_model=backend.describe_model,
             log=self.log,
             iam=self.iam,
+            alarm_states=self.evaluator.alarm_states,
+            time_scale=self.time_scale,
         )
         self.alarms = AlarmActions(iam=self.iam, publish=self._publish_as_cloudwatch, log=self.log)
         self._exit.callback(self._stop_children)
@@ -182,6 +194,7 @@ class LocalPipeline:
                 iam=self.iam,
                 alarms=self.alarms,
                 processing=self.processing,
+                time_scale=self.time_scale,
             )
         )
         self._exit.callback(activate, None)
@@ -191,6 +204,7 @@ class LocalPipeline:
             region=self.aws.region,
             port=ports().runtime,
             authorize=self._authorize_invoke,
+            on_invocation=self.metrics.record,
         )
         self._exit.callback(runtime.stop)
         self.runtime_url: str = runtime.url
@@ -198,6 +212,9 @@ class LocalPipeline:
         self.deployment: Deployment = Provisioner(
             assembly=self.assembly, aws=self.aws, lambdas=self.lambdas, codebuild=self.codebuild, iam=self.iam
         ).deploy()
+        # The endpoint alarms exist now: evaluate them (stopped after the fleet, whose rollouts read them).
+        self.evaluator.start()
+        self._exit.callback(self.evaluator.stop)
         self.state_machine = self.deployment.state_machine()
         self.deployment_machine = self.deployment.deployment_state_machine()
         self.definition = self.deployment.combined_definition()

@@ -1,83 +1,62 @@
-"""SageMaker endpoints as local ``python -m inference.serve`` processes.
+"""SageMaker endpoints as local model server processes, and the deployments that replace them.
 
-CreateEndpoint and UpdateEndpoint are asynchronous in AWS, and so they are here: the
-endpoint is ``Creating`` (or ``Updating``) while a server process for the endpoint config's
-model starts on a free port (``SM_MODEL_DIR`` = the extracted ``model.tar.gz``), and turns
-``InService`` only once ``/ping`` answers 200. A process that exits or never becomes healthy
-makes a new endpoint ``Failed``; a failed update rolls back to the old process and config
-(``InService`` with a ``FailureReason``), as SageMaker does.
+CreateEndpoint and UpdateEndpoint are asynchronous in AWS, and so they are here: the endpoint
+is ``Creating`` (``Updating``) while a model server starts (:mod:`offline.services.model_servers`)
+and ``InService`` once it is healthy. A server that never becomes healthy makes a new endpoint
+``Failed``; a failed update leaves the old server and config (``InService``, ``FailureReason``).
 
-The model is hosted as its execution role (assumed as ``sagemaker.amazonaws.com``): the
-role must be allowed to pull the image and read the model data, or the deploy fails with
-SageMaker's "Could not access model data" reason (SageMaker Developer Guide, "How to use
-SageMaker AI execution roles": CreateModel API execution role permissions).
-
-A model created from a model package (a container with ``ModelPackageName``, as the deployment
-state machine creates them) runs the package's first inference container: its ``Image`` and
-``ModelDataUrl`` come from the package's ``InferenceSpecification.Containers[0]``, and the
-model's own container ``Environment`` (e.g. ``MODEL_VERSION``) is set on top of the package
-container's (SageMaker API Reference, "ContainerDefinition": ``ModelPackageName``, "The name or
-Amazon Resource Name (ARN) of the model package to use to create the model").
-
-An update is blue/green: the new process starts and becomes healthy, routing switches to it
-atomically, and only then, after in-flight requests drained, the old one stops. Requests
-sent through the runtime proxy during an update therefore never fail.
+Every update is blue/green (SageMaker Developer Guide, "Deployment guardrails" → "Blue/Green
+Deployments"): the new (green) fleet starts while the old (blue) one serves. Without a
+DeploymentConfig all traffic then moves at once. With one, it shifts as the BlueGreenUpdatePolicy
+says (:mod:`offline.services.sagemaker_rollout`, split by :mod:`offline.services.traffic_routing`),
+``Updating`` until the blue fleet is terminated; an auto-rollback alarm in ALARM makes it
+``RollingBack``: all traffic back to blue, green stopped, then ``InService`` on the old config
+with a FailureReason naming the alarms. Guardrails read the alarms as the new model's execution
+role (``cloudwatch:DescribeAlarms``, Developer Guide, "Auto-Rollback Configuration and
+Monitoring"); a role that may not fails the update before any traffic moves. CreateEndpoint never
+shifts traffic. No request sent through the runtime proxy fails because of a deployment.
+Each traffic step is kept (:meth:`EndpointFleet.timeline`) and logged.
 """
 
 from __future__ import annotations
 
 import datetime
-import os
-import subprocess
-import sys
-import tarfile
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
-
-from offline.deploy.assembly import REPO_ROOT
-from offline.run import processes
 from offline.run.faults import FaultPlan
-from offline.run.local_aws import LocalAws, free_port
-from offline.services.iam.authorizer import AccessDeniedError
+from offline.run.local_aws import LocalAws
 from offline.services.iam.enforcement import Iam
-from offline.services.iam.sessions import RoleNotAssumableError
-from offline.services.s3_objects import download
-from offline.services.sagemaker_training import parse_s3_uri, require_image_pull
+from offline.services.model_servers import HEALTH_TIMEOUT_SECONDS, ModelServers, ServerPool
+from offline.services.model_servers import DeployError as DeployError
+from offline.services.model_servers import LiveProcess as LiveProcess
+from offline.services.model_servers import model_container as model_container
+from offline.services.model_servers import server_environment as server_environment
+from offline.services.sagemaker_deployment_config import DeploymentPolicy, variant_summaries
+from offline.services.sagemaker_rollout import AlarmStates, Clock, Rollout
+from offline.services.sagemaker_rollout import TrafficStep as TrafficStep
+from offline.services.traffic_routing import RouteTarget, WeightedRouter
 
-HEALTH_TIMEOUT_SECONDS = 90.0
-#: How long an old endpoint process keeps serving in-flight requests after routing moved.
+#: How long a process that no longer gets traffic keeps serving its in-flight requests before it stops.
 DRAIN_SECONDS = 1.0
 
 
-@dataclass
-class LiveProcess:
-    """One running model server."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    config_name: str
-    log_file: Path
-    variant: str = "AllTraffic"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-class DeployError(RuntimeError):
-    """A model server did not become healthy; the message becomes the FailureReason."""
+@dataclass(frozen=True)
+class _Deployment:
+    update: bool
+    policy: DeploymentPolicy | None
+    instance_count: int | None
+    fault_rate: float
+    abort: threading.Event
 
 
 class EndpointFleet:
-    """The live server process behind each endpoint, and the deployments that replace them."""
+    """The live server processes behind each endpoint, and the deployments that replace them."""
 
     def __init__(
         self,
@@ -90,220 +69,243 @@ class EndpointFleet:
         log: Callable[[str], None] = print,
         iam: Iam | None = None,
         describe_model_package: Callable[[str], dict[str, Any]] | None = None,
+        alarm_states: AlarmStates | None = None,
+        time_scale: float = 60.0,
+        servers: ServerPool | None = None,
+        clock: Clock | None = None,
+        drain_seconds: float = DRAIN_SECONDS,
     ) -> None:
-        """``describe_model_package(name)`` answers DescribeModelPackage (default: the local AWS's API)."""
+        """``alarm_states(names)``: each alarm's (StateValue, StateReason); ``time_scale``: simulated s per real s."""
         self._aws = aws
-        self._describe_model_package = describe_model_package or self._describe_package_through_api
-        self._iam = iam
-        self._workdir = workdir / "endpoints"
+        self._servers: ServerPool = servers or ModelServers(
+            aws=aws,
+            workdir=workdir / "endpoints",
+            describe_config=describe_config,
+            describe_model=describe_model,
+            describe_model_package=describe_model_package or self._describe_package_through_api,
+            iam=iam,
+        )
         self._faults = faults
         self._describe_config = describe_config
-        self._describe_model = describe_model
         self._log = log
-        self._live: dict[str, LiveProcess] = {}
+        self._alarm_states = alarm_states
+        self._time_scale = time_scale
+        self._clock = clock
+        self._drain_seconds = drain_seconds
         self._lock = threading.Lock()
+        self._live: dict[str, LiveProcess] = {}
+        #: The green fleet of a rollout in progress, and the router splitting requests between "blue" and "green".
+        self._green: dict[str, tuple[LiveProcess, WeightedRouter[str]]] = {}
+        self._timelines: dict[str, list[TrafficStep]] = {}
+        self._aborts: dict[str, threading.Event] = {}
+        self._fault_rate = 0.0
         self._threads: list[threading.Thread] = []
 
-    def route(self, endpoint_name: str) -> str | None:
-        """The base URL serving ``endpoint_name`` now, or None."""
-        live = self._live.get(endpoint_name)
-        return live.url if live is not None else None
+    # --- what the runtime and the scenarios ask -------------------------------------------------
 
-    def deploy(self, endpoint: Any, config_name: str, *, update: bool) -> None:
-        """Start deploying ``config_name`` behind moto's ``endpoint`` record, in the background."""
+    def route(self, endpoint_name: str) -> RouteTarget | None:
+        """Where the next request to ``endpoint_name`` goes (weighted during a rollout), or None."""
+        with self._lock:
+            chosen = self._live.get(endpoint_name)
+            green, router = self._green.get(endpoint_name, (None, None))
+            if green is not None and router is not None and router.choose() == "green":
+                chosen = green
+        if chosen is None:
+            return None
+        return RouteTarget(url=chosen.url, config_name=chosen.config_name, variant=chosen.variant)
+
+    def timeline(self, endpoint_name: str) -> list[TrafficStep]:
+        """Every traffic step of ``endpoint_name`` so far, oldest first."""
+        with self._lock:
+            return list(self._timelines.get(endpoint_name, []))
+
+    def inject_errors(self, rate: float) -> None:
+        """Make the next deployment's model server answer ``rate`` of its invocations 500 (scenarios)."""
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"the injected 5xx rate must be from 0 to 1, got {rate}")
+        with self._lock:
+            self._fault_rate = rate
+
+    def live_processes(self) -> dict[str, LiveProcess]:
+        with self._lock:
+            return dict(self._live)
+
+    # --- deployments ------------------------------------------------------------------------
+
+    def deploy(
+        self,
+        endpoint: Any,
+        config_name: str,
+        *,
+        update: bool,
+        policy: DeploymentPolicy | None = None,
+        instance_count: int | None = None,
+    ) -> None:
+        """Start deploying ``config_name`` behind moto's ``endpoint`` record, in the background.
+
+        ``policy`` (UpdateEndpoint's DeploymentConfig) shifts the traffic of an update step by step;
+        ``instance_count`` is the new fleet's size (the config's, or the retained one).
+        """
         endpoint.endpoint_status = "Updating" if update else "Creating"
         endpoint.last_modified_time = _now()
         endpoint.failure_reason = None
+        abort = threading.Event()
+        with self._lock:
+            fault_rate, self._fault_rate = self._fault_rate, 0.0
+            self._aborts[endpoint.endpoint_name] = abort
+        deployment = _Deployment(update, policy, instance_count, fault_rate, abort)
         thread = threading.Thread(
-            target=self._deploy, args=(endpoint, config_name, update), name=f"deploy-{endpoint.endpoint_name}"
+            target=self._deploy, args=(endpoint, config_name, deployment), name=f"deploy-{endpoint.endpoint_name}"
         )
         thread.daemon = True
         self._threads.append(thread)
         thread.start()
 
-    def _deploy(self, endpoint: Any, config_name: str, update: bool) -> None:
+    def _deploy(self, endpoint: Any, config_name: str, deployment: _Deployment) -> None:
         name = endpoint.endpoint_name
-        fail = self._faults.take("endpoint", name)
+        broken = self._faults.take("endpoint", name)
         try:
-            new = self._start_server(name, config_name, broken=fail)
+            green = self._servers.start(name, config_name, broken=broken, fault_rate=deployment.fault_rate)
         except Exception as error:
-            reason = str(error)
-            endpoint.failure_reason = reason
-            endpoint.last_modified_time = _now()
-            # A failed update rolls back to the running config; a failed create is Failed.
-            endpoint.endpoint_status = "InService" if update and name in self._live else "Failed"
-            self._log(f"endpoint {name}: deploy of {config_name} failed: {reason}")
+            self._failed(endpoint, config_name, deployment.update, str(error))
+            return
+        if deployment.abort.is_set():  # deleted while the server started
+            self._servers.stop(green)
             return
         with self._lock:
-            old = self._live.get(name)
-            self._live[name] = new
-        endpoint.endpoint_config_name = config_name
-        endpoint.production_variants = _variants(self._describe_config(config_name))
+            blue = self._live.get(name)
+        if blue is None or deployment.policy is None:
+            self._switch_at_once(endpoint, blue, green, deployment)
+            return
+        try:
+            self._servers.require_alarm_access(name, config_name, deployment.policy.alarms)
+        except DeployError as refused:
+            self._servers.stop(green)
+            self._failed(endpoint, config_name, deployment.update, str(refused))
+            return
+        self._blue_green(endpoint, blue, green, deployment)
+
+    def _failed(self, endpoint: Any, config_name: str, update: bool, reason: str) -> None:
+        name = endpoint.endpoint_name
+        endpoint.failure_reason = reason
+        endpoint.last_modified_time = _now()
+        # A failed update rolls back to the running config; a failed create is Failed.
+        with self._lock:
+            serving = self._live.get(name)
+        endpoint.endpoint_status = "InService" if update and serving is not None else "Failed"
+        shares = {serving.config_name: 1.0} if serving is not None else {}
+        self._record(name, shares, f"deploy of {config_name} failed: {reason}")
+
+    def _switch_at_once(self, endpoint: Any, blue: LiveProcess | None, green: LiveProcess, d: _Deployment) -> None:
+        """CreateEndpoint, or an update without DeploymentConfig: all traffic moves at once, no bake."""
+        name = endpoint.endpoint_name
+        with self._lock:
+            self._live[name] = green
+        self._serve(endpoint, green, d.instance_count)
+        if blue is None:
+            event = f"all traffic to {green.config_name} (first deployment: no traffic shifting)"
+        else:
+            event = f"all traffic to {green.config_name} at once (no DeploymentConfig: no traffic shifting or bake)"
+        self._record(name, {green.config_name: 1.0}, event)
+        if blue is not None:
+            self._retire(name, blue, green)
+
+    def _blue_green(self, endpoint: Any, blue: LiveProcess, green: LiveProcess, d: _Deployment) -> None:
+        name = endpoint.endpoint_name
+        assert d.policy is not None
+        with self._lock:
+            self._green[name] = (green, WeightedRouter({"blue": 1, "green": 0}))
+        rollout = Rollout(
+            policy=d.policy,
+            instances=d.instance_count or 1,
+            new_config=green.config_name,
+            old_config=blue.config_name,
+            shift=lambda share: self._set_green_share(name, share),
+            record=lambda shares, event: self._record(name, shares, event),
+            alarm_states=self._alarm_states,
+            time_scale=self._time_scale,
+            clock=self._clock,
+            abort=d.abort,
+        )
+        outcome = rollout.run()
+        if outcome.aborted:
+            return  # delete() or stop_all() stops the processes
+        if outcome.completed:
+            with self._lock:
+                self._live[name] = green
+                self._green.pop(name, None)
+            self._retire(name, blue, green)  # the endpoint is Updating until the blue fleet is terminated
+            self._serve(endpoint, green, d.instance_count)
+            return
+        self._roll_back(endpoint, blue, green, outcome.failure_reason or "rolled back")
+
+    def _roll_back(self, endpoint: Any, blue: LiveProcess, green: LiveProcess, reason: str) -> None:
+        """RollingBack: all traffic to blue, green drained and stopped, then InService on the old config."""
+        name = endpoint.endpoint_name
+        endpoint.endpoint_status = "RollingBack"
+        endpoint.last_modified_time = _now()
+        self._set_green_share(name, Fraction(0))
+        self._record(name, {blue.config_name: 1.0}, f"rolling back: all traffic to {blue.config_name}")
+        time.sleep(self._drain_seconds)
+        with self._lock:
+            self._green.pop(name, None)
+        self._servers.stop(green)
+        endpoint.failure_reason = reason
         endpoint.last_modified_time = _now()
         endpoint.endpoint_status = "InService"
-        if old is not None:
-            time.sleep(DRAIN_SECONDS)
-            processes.stop(old.process)
-            self._log(f"endpoint {name}: {old.config_name} (port {old.port}) stopped; {config_name} serves")
+        self._record(name, {blue.config_name: 1.0}, f"rolled back: {green.config_name} stopped; {reason}")
 
-    def _start_server(self, endpoint_name: str, config_name: str, *, broken: bool) -> LiveProcess:
-        config = self._describe_config(config_name)
-        variant = config["ProductionVariants"][0]
-        model = self._describe_model(variant["ModelName"])
-        container = model_container(model, self._describe_model_package)
-        model_dir = self._workdir / endpoint_name / config_name / "model"
-        model_dir.mkdir(parents=True, exist_ok=True)
-        s3 = self._s3_as_role(model, str(container.get("Image", "")), endpoint_name)
-        if not broken:
-            self._extract_model(container.get("ModelDataUrl"), model_dir, s3, model.execution_role_arn)
-        port = free_port()
-        log_file = model_dir.parent / "server.log"
-        env = server_environment(container, model_dir=model_dir, port=port)
-        with log_file.open("wb") as log:
-            process = processes.start(
-                [sys.executable, "-m", "inference.serve"], env=env, cwd=REPO_ROOT, stdout=log.fileno()
-            )
-        live = LiveProcess(
-            process=process, port=port, config_name=config_name, log_file=log_file, variant=variant["VariantName"]
+    def _set_green_share(self, name: str, share: Fraction) -> None:
+        with self._lock:
+            _, router = self._green.get(name, (None, None))
+            if router is not None:
+                router.set_shares({"blue": 1 - share, "green": share})
+
+    def _serve(self, endpoint: Any, live: LiveProcess, instance_count: int | None) -> None:
+        endpoint.endpoint_config_name = live.config_name
+        endpoint.production_variants = variant_summaries(self._describe_config(live.config_name), instance_count)
+        endpoint.last_modified_time = _now()
+        endpoint.endpoint_status = "InService"
+
+    def _retire(self, name: str, old: LiveProcess, new: LiveProcess) -> None:
+        """Stop the process that no longer gets traffic, once its in-flight requests had time to finish."""
+        time.sleep(self._drain_seconds)
+        self._servers.stop(old)
+        self._record(
+            name, {new.config_name: 1.0}, f"{old.config_name} (port {old.port}) stopped; {new.config_name} serves"
         )
-        try:
-            _wait_healthy(live)
-        except DeployError:
-            processes.stop(process)
-            raise
-        return live
+
+    def _record(self, name: str, shares: Mapping[str, float], event: str) -> None:
+        step = TrafficStep(at=time.time(), shares=dict(shares), event=event)
+        with self._lock:
+            self._timelines.setdefault(name, []).append(step)
+        self._log(f"endpoint {name}: {event}")
 
     def _describe_package_through_api(self, name: str) -> dict[str, Any]:
         described: dict[str, Any] = self._aws.client("sagemaker").describe_model_package(ModelPackageName=name)
         return described
 
-    def _s3_as_role(self, model: Any, image: str, endpoint_name: str) -> Any:
-        """SageMaker hosts the model as its execution role: image pull first, then the model data."""
-        if self._iam is None:
-            return self._aws.client("s3")
-        role = str(model.execution_role_arn)
-        try:
-            credentials = self._iam.assume(role, service="sagemaker.amazonaws.com", source_arn=model.arn)
-            require_image_pull(self._iam, credentials, image, via=f"endpoint {endpoint_name}")
-        except (AccessDeniedError, RoleNotAssumableError) as refused:
-            raise DeployError(f"Failed to pull the inference image {image} for the model: {refused}") from None
-        return self._iam.client("s3", credentials)
-
-    def _extract_model(self, model_data_url: str | None, model_dir: Path, s3: Any, role: str) -> None:
-        if not model_data_url:
-            raise DeployError("the model has no ModelDataUrl")
-        bucket, key = parse_s3_uri(model_data_url)
-        archive = model_dir.parent / "model.tar.gz"
-        try:
-            download(s3, bucket, key, archive)
-        except ClientError as error:
-            # SageMaker's FailureReason for a model it cannot read (CreateEndpoint, Failed).
-            raise DeployError(
-                f'Could not access model data at {model_data_url}. Please ensure that the role "{role}" exists and '
-                'that its trust relationship policy allows the action "sts:AssumeRole" for the service principal '
-                '"sagemaker.amazonaws.com". Also ensure that the role has "s3:GetObject" permissions and that the '
-                f"object is located in {self._aws.region}. ({error.response['Error'].get('Message')})"
-            ) from None
-        with tarfile.open(archive) as tar:
-            tar.extractall(model_dir, filter="data")
+    # --- teardown ---------------------------------------------------------------------------
 
     def delete(self, endpoint_name: str) -> None:
         with self._lock:
-            live = self._live.pop(endpoint_name, None)
-        if live is not None:
-            processes.stop(live.process)
+            stopping = [self._live.pop(endpoint_name, None), self._green.pop(endpoint_name, (None, None))[0]]
+            abort = self._aborts.pop(endpoint_name, None)
+        if abort is not None:
+            abort.set()
+        for live in stopping:
+            if live is not None:
+                self._servers.stop(live)
 
     def stop_all(self) -> None:
+        with self._lock:
+            aborts = list(self._aborts.values())
+        for abort in aborts:
+            abort.set()
         for thread in self._threads:
             thread.join(HEALTH_TIMEOUT_SECONDS)
-        for name in list(self._live):
+        for name in set(self._live) | set(self._green):
             self.delete(name)
-
-    def live_processes(self) -> dict[str, LiveProcess]:
-        return dict(self._live)
-
-
-def model_container(model: Any, describe_model_package: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
-    """The container SageMaker runs for moto's ``model``: its own, or its model package's first one.
-
-    A container naming a ``ModelPackageName`` takes ``Image`` and ``ModelDataUrl`` (and the
-    package container's ``Environment``) from the package; its own ``Environment`` is applied
-    over the package's.
-    """
-    container: dict[str, Any] = dict(model.primary_container or (model.containers or [{}])[0])
-    package_name = container.get("ModelPackageName")
-    if not package_name:
-        return container
-    try:
-        package = describe_model_package(package_name)
-    except ClientError as error:
-        raise DeployError(
-            f"Could not find model package {package_name} for model {model.model_name}: "
-            f"{error.response['Error'].get('Message')}"
-        ) from None
-    containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
-    if not containers:
-        raise DeployError(f"Model package {package_name} has no InferenceSpecification container to deploy")
-    packaged = containers[0]
-    return {
-        **container,
-        "Image": packaged.get("Image"),
-        "ModelDataUrl": packaged.get("ModelDataUrl"),
-        "Environment": {**(packaged.get("Environment") or {}), **(container.get("Environment") or {})},
-    }
-
-
-def server_environment(container: dict[str, Any], *, model_dir: Path, port: int) -> dict[str, str]:
-    """The model server's environment: the container's ``Environment`` under SageMaker's hosting variables."""
-    return {
-        **os.environ,
-        "PYTHONPATH": str(REPO_ROOT),
-        **(container.get("Environment") or {}),
-        "SM_MODEL_DIR": str(model_dir),
-        "SAGEMAKER_BIND_TO_PORT": str(port),
-        "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
-        "SERVE_HOST": "127.0.0.1",
-    }
-
-
-def _wait_healthy(live: LiveProcess) -> None:
-    deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        code = live.process.poll()
-        if code is not None:
-            tail = live.log_file.read_text(errors="replace").strip().splitlines()[-3:]
-            raise DeployError(
-                f"The primary container for production variant {live.variant} did not pass the ping health check "
-                f"(the model server exited with status {code}: {' | '.join(tail)})"
-            )
-        try:
-            with urllib.request.urlopen(f"{live.url}/ping", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    raise DeployError(
-        f"The primary container for production variant {live.variant} did not pass the ping health check "
-        f"within {HEALTH_TIMEOUT_SECONDS:.0f} s"
-    )
-
-
-def _variants(config: dict[str, Any]) -> list[dict[str, Any]]:
-    variants = []
-    for variant in config.get("ProductionVariants", []):
-        count = variant.get("InitialInstanceCount", 1)
-        weight = variant.get("InitialVariantWeight", 1.0)
-        variants.append(
-            {
-                "VariantName": variant["VariantName"],
-                "CurrentWeight": weight,
-                "DesiredWeight": weight,
-                "CurrentInstanceCount": count,
-                "DesiredInstanceCount": count,
-            }
-        )
-    return variants
 
 
 def _now() -> datetime.datetime:

@@ -13,7 +13,10 @@ The names are the ones Step Functions raises, which differ by integration:
   (``States.TaskFailed``) is not a service error and is never re-run;
 * aws-sdk SageMaker tasks: every service error is ``SageMaker.SageMakerException``. They are
   used only for reads and deletes whose repetition is harmless;
-* CodeBuild (``startBuild``): the account's build limit and throttling.
+* CodeBuild (``startBuild``): the account's build limit and throttling;
+* aws-sdk Application Auto Scaling tasks: a concurrent update of the same target and the
+  service's internal error (Application Auto Scaling API Reference, RegisterScalableTarget,
+  Errors); both calls are idempotent.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ LAMBDA_SERVICE_ERRORS = [
 ]
 SAGEMAKER_OPTIMIZED_ERRORS = ["SageMaker.AmazonSageMakerException"]
 SAGEMAKER_SDK_ERRORS = ["SageMaker.SageMakerException"]
+AUTOSCALING_ERRORS = [
+    "ApplicationAutoScaling.ConcurrentUpdateException",
+    "ApplicationAutoScaling.InternalServiceException",
+]
 CODEBUILD_ERRORS = ["CodeBuild.AccountLimitExceededException", "CodeBuild.ThrottlingException"]
 
 #: (errors, first interval, attempts, backoff) per kind of task.
@@ -38,6 +45,7 @@ RETRIES: dict[str, tuple[list[str], Duration, int, float]] = {
     "sagemaker": (SAGEMAKER_OPTIMIZED_ERRORS, Duration.seconds(5), 4, 2),
     "sagemaker-sdk": (SAGEMAKER_SDK_ERRORS, Duration.seconds(5), 4, 2),
     "codebuild": (CODEBUILD_ERRORS, Duration.seconds(5), 4, 2),
+    "autoscaling": (AUTOSCALING_ERRORS, Duration.seconds(5), 4, 2),
 }
 
 

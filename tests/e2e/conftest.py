@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,13 @@ _cache: dict[str, Assembly] = {}
 
 
 def synthesized_app(env: str = "dev") -> Assembly:
-    """``app.py`` synthesized for ``env``, once per test session (also used at collection time)."""
+    """``app.py`` synthesized for ``env``, once per test session (also used at collection time).
+
+    Each pytest-xdist worker is its own session, with its own directory.
+    """
     if env not in _cache:
-        _cache[env] = synthesize(env, REPO_ROOT / ".offline" / f"test-cdk.out-{env}")
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+        _cache[env] = synthesize(env, REPO_ROOT / ".offline" / f"test-cdk.out-{env}{'-' + worker if worker else ''}")
     return _cache[env]
 
 

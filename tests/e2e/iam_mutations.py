@@ -155,7 +155,8 @@ def observe(assembly: Assembly, workdir: Path, *, scenario: str) -> Outcome:
 
 
 def _alarm(pipeline: LocalPipeline) -> Outcome:
-    (alarm, *_) = pipeline.deployment.alarms
+    # An alarm offline mode does not evaluate (the API's): the endpoint's would be set back to OK by its data.
+    alarm = next(name for name in pipeline.deployment.alarms if not name.startswith("fraud-detector-"))
     pipeline.aws.client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="mutation test")
     (outcome,) = pipeline.alarms.outcomes
     return Outcome(None, "") if outcome.delivered else Outcome("alarm", outcome.detail)

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.slow
 
 
 def _fire_first_alarm(pipeline: LocalPipeline) -> str:
-    (alarm, *_) = pipeline.deployment.alarms
+    # An alarm offline mode does not evaluate (the API's): the endpoint's would be set back to OK by its data.
+    alarm = next(name for name in pipeline.deployment.alarms if not name.startswith("fraud-detector-"))
     pipeline.aws.client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="test: 5xx")
     pipeline.progress.poll()
     return alarm

@@ -65,6 +65,17 @@ EXPECTATIONS: tuple[tuple[str, str, str, str, str | None], ...] = (
     (DEPLOYMENT, r"sagemaker:CreateEndpointConfig", "CreateEndpointConfig", "run", None),
     (DEPLOYMENT, r"sagemaker:(CreateEndpoint|UpdateEndpoint)", "CreateEndpoint", "run", None),
     (DEPLOYMENT, r"sagemaker:(describeEndpoint|deleteEndpoint)", "CheckEndpoint", "run", None),
+    # Application Auto Scaling checks its caller's rights on the endpoint, the service-linked role (first time
+    # in the account) and, for target tracking, the alarms it creates.
+    (
+        DEPLOYMENT,
+        r"application-autoscaling:\w+|sagemaker:UpdateEndpointWeightsAndCapacities|iam:CreateServiceLinkedRole",
+        "RegisterScaling",
+        "run",
+        None,
+    ),
+    (DEPLOYMENT, r"cloudwatch:(PutMetricAlarm|DescribeAlarms|DeleteAlarms)", "PutScalingPolicy", "run", None),
+    (DEPLOYMENT, r"sagemaker:describeEndpointConfig", "DescribeLiveConfig", "second-run", None),
     ("^InitiateRole", r"s3:[\w*]+|ssm:\w+|ecr:DescribeImages|sns:Publish|kms:[\w*]+", "Initiate", "run", None),
     ("^InitiateRole", r"states:ListExecutions", "Initiate", "run", None),
     ("^QualityGateRole", r"s3:[\w*]+|kms:[\w*]+", "Gate", "run", None),
@@ -96,6 +107,9 @@ EXPECTATIONS: tuple[tuple[str, str, str, str, str | None], ...] = (
     # The project logs to its own group; CDK's default /aws/codebuild/<project> statement is unused.
     ("^TrainingImageBuildProjectRole", r"logs:CreateLogStream", BUILD, "run", "logs:CreateLogGroup"),
     ("^SageMakerExecutionRole", r"s3:[\w*]+|kms:[\w*]+|ecr:\w+", "Train", "run", None),
+    # Deployment guardrails read the rollback alarms as the execution role: an update SageMaker cannot watch
+    # is rolled back, and the deployment ends rolled back (a Fail state, not a failed task).
+    ("^SageMakerExecutionRole", r"cloudwatch:DescribeAlarms", "execution", "second-run", None),
     ("^WorkflowStateMachineEventsRole", r"states:StartExecution", "trigger", "run", None),
     ("^DeploymentStateMachineEventsRole", r"states:StartExecution", "deployment trigger", "run", None),
     ("topic policy", r"sns:Publish", "alarm", "alarm", None),
@@ -131,7 +145,11 @@ ORDER = (
     "CreateEndpointConfig",
     "CreateEndpoint",
     "CheckEndpoint",
+    "RegisterScaling",
+    "PutScalingPolicy",
     "CleanUpOldVersions",
+    "DescribeLiveConfig",
+    "execution",
     "notification",
     "predict",
     "NotifyFailureFallback",

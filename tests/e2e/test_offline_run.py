@@ -34,6 +34,10 @@ ROWS = 4000
 RECOVERY_STATES = {"DeleteFailedEndpoint"}
 #: States whose failure does not fail the run (the model already serves); tests/e2e/test_version_cleanup.py.
 NON_FATAL_STATES = {"CleanUpOldVersions"}
+#: States a second run meets only when the endpoint's instance type changes (scaling is deregistered first).
+INSTANCE_TYPE_CHANGE_STATES = {"FindScaling", "DeregisterScaling"}
+#: States a second run meets only when SageMaker rolls its update back (its new fleet never becomes healthy).
+ROLLBACK_STATES = {"ExplainRollback", "NotifyRolledBack"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -161,6 +165,21 @@ def _find(definition: dict[str, Any], state: str) -> dict[str, Any]:
     raise KeyError(state)
 
 
+def _output(pipeline: LocalPipeline, key: str) -> str:
+    values = {str(o.value) for outputs in pipeline.deployment.outputs.values() for o in outputs if o.key == key}
+    (value,) = values  # several stacks may output the same value (EndpointName)
+    return value
+
+
+def _change_the_endpoint_instance_type(pipeline: LocalPipeline) -> None:
+    """What an operator does between runs: another instance type in the run settings (SSM)."""
+    ssm = pipeline.aws.client("ssm")
+    name = _output(pipeline, "RunSettingsParameter")
+    settings = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    settings["endpoint_instance_type"] = "ml.m5.xlarge"
+    ssm.put_parameter(Name=name, Value=json.dumps(settings), Overwrite=True)
+
+
 class Lines:
     """A ``Log`` that keeps what a user would have read."""
 
@@ -187,6 +206,10 @@ def test_a_fault_fails_the_run_with_a_notification_naming_the_state(
             # Only a rejection of the live version with nothing to roll back to says "skipped"
             result = _reject_the_live_version(pipeline, result)
         elif result.succeeded and failing_state not in entered(result):
+            if failing_state in INSTANCE_TYPE_CHANGE_STATES:
+                _change_the_endpoint_instance_type(pipeline)
+            if failing_state in ROLLBACK_STATES:
+                pipeline.faults.arm("endpoint", _output(pipeline, "EndpointName"))
             result = pipeline.run(rows=ROWS, seed=4)
 
     # Then the run ends FAILED, SNS carried an error naming the state, and nothing is left running

@@ -62,3 +62,31 @@ def test_rejecting_the_live_version_rolls_back_to_the_previous_one(
     assert "version 2 was approved and serves" in out
     assert "version 1 serves again: a prediction reports model_version 1" in out
     assert "rolled back to version 1" in out
+
+
+def test_a_good_challenger_rolls_out_in_canary_steps_without_a_failed_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _play("canary", tmp_path, capsys)
+    checks = _checks(out, "canary")
+    assert code == 0, "\n".join(checks)
+    assert len(checks) == 7
+    # The traffic split over time is shown: the endpoint's steps and who answered each second
+    assert "canary: 50% of traffic to fraud-stage-config-v2-" in out
+    assert "termination wait 120 s" in out
+    assert "who answered, second by second:" in out
+    assert "no request failed during the rollout" in out
+    # The autoscaling decision is computed from the recorded metrics and shown, not enacted
+    assert "(offline: not enacted)" in out
+
+
+def test_a_failing_canary_is_rolled_back_by_its_alarm_and_rejected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _play("bad-canary", tmp_path, capsys)
+    checks = _checks(out, "bad-canary")
+    assert code == 0, "\n".join(checks)
+    assert len(checks) == 7
+    assert "alarm fraud-detector-stage-5xx-rate: OK → ALARM: Threshold Crossed" in out
+    assert "[FraudPipeline stage] version 2 rolled back by alarm fraud-detector-stage-5xx-rate" in out
+    assert "time to rollback:" in out

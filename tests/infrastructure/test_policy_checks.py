@@ -71,3 +71,9 @@ def test_findings_flatten_references_like_cdk_nag() -> None:
     ((finding, _),) = list(findings(document))
     assert finding == "Resource::<NotifyFunction.Arn>:*"
     assert reason_for(finding, ["lambda:InvokeFunction"]) is not None
+
+
+def test_a_reviewed_wildcard_is_recognised_in_a_stack_with_a_literal_account_and_region() -> None:
+    # A stack deployed to a named account and region (every delivery stage) writes ARNs literally.
+    finding = "Resource::arn:aws:logs:eu-west-1:111111111111:log-group:/aws/sagemaker/*"
+    assert reason_for(finding, ["logs:CreateLogStream"]) is not None

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stacks.components.task_retries import CODEBUILD_ERRORS, LAMBDA_SERVICE_ERRORS
+from stacks.components.task_retries import AUTOSCALING_ERRORS, CODEBUILD_ERRORS, LAMBDA_SERVICE_ERRORS
 from tests.infrastructure.conftest import Synthesized, walk_states
 from training.metrics_contract import METRIC_DEFINITIONS, METRIC_NAMES, format_metric_line
 
@@ -78,7 +78,14 @@ def test_a_failing_notifier_falls_back_to_publishing_the_original_error_itself(d
 
 def test_failures_detected_by_choices_also_go_through_notify(definition: dict[str, Any]) -> None:
     states = definition["States"]
-    for name in ("EndpointFailed", "EndpointTimedOut", "EndpointRolledBack", "EndpointNeverSettled"):
+    for name in (
+        "EndpointFailed",
+        "EndpointTimedOut",
+        "EndpointNeverSettled",
+        "EndpointUpdateRollbackFailed",
+        "EndpointOutOfService",
+        "EndpointDeleting",
+    ):
         assert states[name]["Type"] == "Pass"
         assert states[name]["Next"] == "NotifyFailure"
         assert set(states[name]["Parameters"]) == {"failed_state", "error", "run.$"}
@@ -98,7 +105,14 @@ def test_failures_detected_by_choices_also_go_through_notify(definition: dict[st
         ("DeleteFailedEndpoint", ":states:::aws-sdk:sagemaker:deleteEndpoint"),
         ("NotifyFailureFallback", ":states:::sns:publish"),
         ("CreateEndpoint", ":states:::sagemaker:createEndpoint"),
-        ("UpdateEndpoint", ":states:::sagemaker:updateEndpoint"),
+        ("UpdateEndpoint", ":states:::aws-sdk:sagemaker:updateEndpoint"),
+        ("DescribeLiveConfig", ":states:::aws-sdk:sagemaker:describeEndpointConfig"),
+        ("FindScaling", ":states:::aws-sdk:applicationautoscaling:describeScalableTargets"),
+        ("DeregisterScaling", ":states:::aws-sdk:applicationautoscaling:deregisterScalableTarget"),
+        ("RegisterScaling", ":states:::aws-sdk:applicationautoscaling:registerScalableTarget"),
+        ("PutScalingPolicy", ":states:::aws-sdk:applicationautoscaling:putScalingPolicy"),
+        ("ExplainRollback", ":states:::lambda:invoke"),
+        ("NotifyRolledBack", ":states:::lambda:invoke"),
         ("CheckEndpoint", ":states:::aws-sdk:sagemaker:describeEndpoint"),
         ("FindChampion", ":states:::aws-sdk:sagemaker:listModelPackages"),
         ("DescribeChampion", ":states:::aws-sdk:sagemaker:describeModelPackage"),
@@ -127,8 +141,11 @@ def test_training_retries_service_errors_but_never_re_runs_a_failed_job(definiti
     ("kind", "expected"),
     [
         ("sagemaker:create", ["SageMaker.AmazonSageMakerException"]),
-        ("sagemaker:updateEndpoint", ["SageMaker.AmazonSageMakerException"]),
-        ("aws-sdk:sagemaker:", ["SageMaker.SageMakerException"]),
+        ("aws-sdk:sagemaker:list", ["SageMaker.SageMakerException"]),
+        ("aws-sdk:sagemaker:describe", ["SageMaker.SageMakerException"]),
+        ("aws-sdk:sagemaker:delete", ["SageMaker.SageMakerException"]),
+        ("aws-sdk:sagemaker:updateEndpoint", []),
+        ("aws-sdk:applicationautoscaling:", AUTOSCALING_ERRORS),
         ("lambda:invoke", LAMBDA_SERVICE_ERRORS),
         ("codebuild:startBuild", CODEBUILD_ERRORS),
     ],
@@ -217,7 +234,11 @@ def test_the_endpoint_lookup_cannot_confuse_missing_with_throttled(definition: d
         "found.$": "States.ArrayContains($.existing.names, $.run.names.endpoint)"
     }
     (missing,) = states["EndpointMissing"]["Choices"]
-    assert missing == {"Variable": "$.existing.found", "BooleanEquals": False, "Next": "CreateEndpoint"}
+    assert missing == {"Variable": "$.existing.found", "BooleanEquals": False, "Next": "FirstDeployment"}
+    # A first deployment has nothing to shift traffic from, and records so
+    assert states["FirstDeployment"]["Next"] == "CreateEndpoint"
+    assert states["FirstDeployment"]["Parameters"]["kind"] == "create"
+    assert "no canary" in states["FirstDeployment"]["Parameters"]["traffic"]
     assert states["EndpointMissing"]["Default"] == "DescribeExistingEndpoint"
 
 
@@ -235,8 +256,8 @@ def test_an_existing_endpoint_is_updated_replaced_or_waited_for_by_its_status(de
     status = states["ExistingEndpointStatus"]
     # Given SageMaker's rules: only an endpoint that serves can be updated; a Failed one can only be deleted
     assert _choice_targets(status) == {
-        "InService": "UpdateEndpoint",
-        "UpdateRollbackFailed": "UpdateEndpoint",
+        "InService": "DescribeLiveConfig",
+        "UpdateRollbackFailed": "DescribeLiveConfig",
         "Failed": "DeleteFailedEndpoint",
         "OutOfService": "DeleteFailedEndpoint",
     }
@@ -249,6 +270,16 @@ def test_an_existing_endpoint_is_updated_replaced_or_waited_for_by_its_status(de
     assert states["WaitBeforeLookingAgain"]["Next"] == "FindEndpoint"
     assert states["LookupBudgetLeft"]["Choices"][0]["Next"] == "EndpointNeverSettled"
     assert states["CreateEndpoint"]["Next"] == states["UpdateEndpoint"]["Next"] == "StartWaiting"
+    # An update keeps the live instance count unless the instance type changes (then scaling goes first)
+    same = states["SameInstanceType"]
+    assert same["Choices"][0]["Variable"] == "$.live.instance_type"
+    assert same["Choices"][0]["StringEqualsPath"] == "$.run.settings.endpoint_instance_type"
+    assert same["Choices"][0]["Next"] == "KeepInstanceCount"
+    assert states["KeepInstanceCount"]["Parameters"]["retain"] is True
+    assert same["Default"] == "FindScaling"
+    assert states["ScalingRegistered"]["Choices"][0]["Next"] == "DeregisterScaling"
+    assert states["DeregisterScaling"]["Next"] == states["ScalingRegistered"]["Default"] == "NewInstanceType"
+    assert states["NewInstanceType"]["Parameters"]["retain"] is False
 
 
 def test_endpoint_wait_loop_is_bounded(dev: Synthesized, definition: dict[str, Any]) -> None:
@@ -274,14 +305,31 @@ def test_failed_endpoint_is_an_error_and_in_service_is_verified_against_this_run
 ) -> None:
     states = definition["States"]
     outcomes = {c.get("StringEquals"): c["Next"] for c in states["EndpointStatus"]["Choices"]}
-    assert outcomes == {"InService": "VerifyLiveConfig", "Failed": "EndpointFailed"}
+    # Every status DescribeEndpoint documents: the ones that end a deployment end it, the rest are waited out
+    assert outcomes == {
+        "InService": "VerifyLiveConfig",
+        "Failed": "EndpointFailed",
+        "UpdateRollbackFailed": "EndpointUpdateRollbackFailed",
+        "OutOfService": "EndpointOutOfService",
+        "Deleting": "EndpointDeleting",
+    }
     (same_config,) = states["VerifyLiveConfig"]["Choices"]
     assert same_config["Variable"] == "$.endpoint.EndpointConfigName"
     assert same_config["StringEqualsPath"] == "$.run.names.endpoint_config"
-    # A verified deploy cleans up old versions (whatever that step's outcome), then notifies success
-    assert same_config["Next"] == "CleanUpOldVersions"
+    # A verified deploy registers autoscaling, cleans up old versions (whatever that step's outcome), notifies
+    assert same_config["Next"] == "RegisterScaling"
+    assert states["RegisterScaling"]["Next"] == "PutScalingPolicy"
+    assert states["PutScalingPolicy"]["Next"] == "CleanUpOldVersions"
     assert states["CleanUpOldVersions"]["Next"] == "NotifyDeployed"
-    assert states["VerifyLiveConfig"]["Default"] == "EndpointRolledBack"
+    # Another config live means SageMaker rolled the update back: its own outcome, explained once
+    assert states["VerifyLiveConfig"]["Default"] == "ExplainRollback"
+    assert states["ExplainRollback"]["Next"] == "NotifyRolledBack"
+    assert states["NotifyRolledBack"]["Next"] == "RolledBack"
+    assert states["RolledBack"] == {
+        "Type": "Fail",
+        "Error": "DeploymentRolledBack",
+        "CausePath": "$.rollback.report.summary",
+    }
     assert states["NotifyDeployed"]["Next"] == "Deployed"
 
 

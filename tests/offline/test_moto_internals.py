@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-from typing import Any
+from typing import Any, cast
 
 import moto
 import pytest
@@ -143,6 +143,14 @@ def test_sagemaker_records_offline_mode_reads_and_writes():
     endpoint_source = inspect.getsource(FakeEndpoint.__init__)
     for attribute in ("endpoint_status", "failure_reason", "endpoint_config_name", "production_variants"):
         assert f"self.{attribute}" in endpoint_source
+
+
+def test_describe_endpoint_returns_every_attribute_of_the_endpoint_record():
+    # Why the LastDeploymentConfig offline mode sets on an endpoint appears in DescribeEndpoint.
+    assert "self.gen_response_object()" in inspect.getsource(vars(FakeEndpoint)["response_object"].fget)
+    assert "self.__dict__.items()" in inspect.getsource(FakeEndpoint.gen_response_object)
+    assert FakeEndpoint.camelCase(cast(Any, None), "last_deployment_config") == "LastDeploymentConfig"
+    assert "self.endpoints[endpoint_name].response_object" in inspect.getsource(SageMakerModelBackend.describe_endpoint)
 
 
 def test_processing_jobs_are_records_whose_every_attribute_describe_returns():
@@ -304,3 +312,134 @@ def test_create_model_package_answers_with_its_arn_in_an_action_result():
         unpatched(SageMakerResponse, "create_model_package")
     )
     assert isinstance(inspect.getattr_static(ActionResult, "result"), property)
+
+
+# --- Metrics, alarm evaluation and Application Auto Scaling (issue 10) -----------------------------
+# offline/services/cloudwatch_metrics.py, endpoint_metrics.py, alarm_evaluation.py, scaling_advice.py,
+# application_autoscaling.py and offline/moto_patches/application_autoscaling.py, cloudwatch.py.
+# Its imports stay in this block, so that the block can be read (and moved) on its own.
+
+
+def test_metric_datapoints_are_kept_as_offline_mode_writes_and_reads_them() -> None:
+    from moto.cloudwatch.models import MetricAggregatedDatum, MetricDatum, MetricDatumBase
+
+    assert parameters(CloudWatchBackend.put_metric_data) == ["self", "namespace", "metric_data"]
+    assert "self.metric_data" in inspect.getsource(CloudWatchBackend.__init__)
+    put = inspect.getsource(CloudWatchBackend.put_metric_data)
+    for key in ('"StatisticValues"', '"SampleCount"', '"Timestamp"', '"Unit"', '"Value"'):
+        assert key in put
+    for attribute in ("namespace", "name", "timestamp", "dimensions", "unit"):
+        assert f"self.{attribute}" in inspect.getsource(MetricDatumBase.__init__)
+    assert "self.value" in inspect.getsource(MetricDatum.__init__)
+    for attribute in ("min", "max", "sample_count", "sum"):
+        assert f"self.{attribute}" in inspect.getsource(MetricAggregatedDatum.__init__)
+
+
+def test_get_metric_statistics_answers_periods_of_datapoints_offline_mode_filters() -> None:
+    from moto.cloudwatch.models import Statistics
+
+    assert parameters(unpatched(CloudWatchBackend, "get_metric_statistics")) == [
+        "self",
+        "namespace",
+        "metric_name",
+        "start_time",
+        "end_time",
+        "period",
+        "stats",
+        "dimensions",
+        "unit",
+    ]
+    # Why the patch exists: moto keeps a datapoint whose dimensions include the requested ones.
+    assert "md.filter(None, None, dimensions)" in inspect.getsource(
+        unpatched(CloudWatchBackend, "get_metric_statistics")
+    )
+    assert "self.metric_data" in inspect.getsource(Statistics.__init__)
+    assert "self.metric_data" in inspect.getsource(vars(Statistics)["metric_single_values_list"].fget)
+
+
+def test_alarms_keep_the_definition_offline_mode_evaluates() -> None:
+    from moto.cloudwatch.models import Alarm
+
+    source = inspect.getsource(Alarm.__init__)
+    for attribute in (
+        "name",
+        "namespace",
+        "metric_name",
+        "metric_data_queries",
+        "comparison_operator",
+        "evaluation_periods",
+        "datapoints_to_alarm",
+        "period",
+        "threshold",
+        "statistic",
+        "extended_statistic",
+        "dimensions",
+        "unit",
+        "treat_missing_data",
+        "evaluate_low_sample_count_percentile",
+        "state_value",
+        "state_reason",
+    ):
+        assert f"self.{attribute} =" in source
+    assert "self.alarms" in inspect.getsource(CloudWatchBackend.__init__)
+
+
+def test_aws_sdk_tasks_name_their_boto3_service_in_one_method() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+        StateTaskService,
+    )
+
+    assert parameters(unpatched(StateTaskService, "_get_boto_service_name")) == ["self", "boto_service_name"]
+    aws_sdk = state_task_service_aws_sdk.StateTaskServiceAwsSdk
+    assert "self._get_boto_service_name()" in inspect.getsource(unpatched(aws_sdk, "_eval_service_task"))
+    assert "_normalise_service_error_name(" in inspect.getsource(aws_sdk._from_error)
+
+
+def test_application_autoscaling_keeps_targets_and_policies_where_offline_mode_reads_them() -> None:
+    from moto.applicationautoscaling.models import (
+        ApplicationAutoscalingBackend,
+        FakeApplicationAutoscalingPolicy,
+        FakeScalableTarget,
+    )
+
+    assert parameters(unpatched(ApplicationAutoscalingBackend, "register_scalable_target")) == [
+        "self",
+        "namespace",
+        "r_id",
+        "dimension",
+        "min_capacity",
+        "max_capacity",
+        "role_arn",
+        "suspended_state",
+    ]
+    assert "return target" in inspect.getsource(unpatched(ApplicationAutoscalingBackend, "register_scalable_target"))
+    assert parameters(ApplicationAutoscalingBackend.describe_scalable_targets) == [
+        "self",
+        "namespace",
+        "r_ids",
+        "dimension",
+    ]
+    assert "self.policies" in inspect.getsource(ApplicationAutoscalingBackend.__init__)
+    for attribute in ("service_namespace", "resource_id", "min_capacity", "max_capacity", "role_arn"):
+        assert f"self.{attribute}" in inspect.getsource(FakeScalableTarget.__init__)
+    policy = inspect.getsource(FakeApplicationAutoscalingPolicy.__init__)
+    for attribute in ("policy_name", "policy_type", "resource_id", "scalable_dimension", "service_namespace"):
+        assert f"self.{attribute}" in policy
+    assert "self.target_tracking_scaling_policy_configuration = policy_body" in policy
+
+
+def test_roles_are_created_and_listed_by_the_iam_backend() -> None:
+    from moto.iam.models import IAMBackend
+
+    assert parameters(IAMBackend.create_role) == [
+        "self",
+        "role_name",
+        "assume_role_policy_document",
+        "path",
+        "permissions_boundary",
+        "description",
+        "tags",
+        "max_session_duration",
+        "linked_service",
+    ]
+    assert parameters(IAMBackend.get_roles) == ["self"]

@@ -135,7 +135,9 @@ class Iam:
             try:
                 self.authorizer.require(principal, check.action, check.resource, check.context, via=via)
             except AccessDeniedError as denied:
-                raise access_denied(service, str(denied)) from None
+                raise access_denied(
+                    service, str(denied), content_type=response.headers.get("Content-Type", "")
+                ) from None
 
     def authorize_signed(self, headers: Mapping[str, str], action: str, resource: str) -> str | None:
         """Authorize a request to a local front door (not moto); None if allowed, else AWS's message."""

@@ -45,10 +45,10 @@ class _QueryError(JsonRESTError):
 
 
 class _JsonError(JsonRESTError):
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__("AccessDeniedException", message)
+    def __init__(self, message: str, status: int, *, code: str = "AccessDeniedException") -> None:
+        super().__init__(code, message)
         self.code = status
-        self.description = json.dumps({"__type": "AccessDeniedException", "message": message, "Message": message})
+        self.description = json.dumps({"__type": code, "message": message, "Message": message})
 
 
 class ExplainedS3AccessDeniedError(S3AccessDeniedError):
@@ -59,10 +59,16 @@ class ExplainedS3AccessDeniedError(S3AccessDeniedError):
         self.message = message
 
 
-def access_denied(service: str, message: str) -> Exception:
-    """The exception moto's server turns into ``service``'s refusal."""
+def access_denied(service: str, message: str, *, content_type: str = "") -> Exception:
+    """The exception moto's server turns into ``service``'s refusal.
+
+    CloudWatch also speaks JSON 1.0 (``application/x-amz-json-1.0``), which today's SDKs use:
+    a refusal of such a request is JSON, with the query protocol's code.
+    """
     if service == "s3":
         return ExplainedS3AccessDeniedError(message)
+    if service in _QUERY_PROTOCOL and content_type.startswith("application/x-amz-json"):
+        return _JsonError(message, 403, code=_QUERY_PROTOCOL[service])
     if service in _QUERY_PROTOCOL:
         return _QueryError(_QUERY_PROTOCOL[service], message)
     return _JsonError(message, 403 if service == "lambda" else 400)

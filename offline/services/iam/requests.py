@@ -9,7 +9,13 @@ Reference lists them ("Actions, resources, and condition keys for <service>"), p
 * tags in a ``Create*`` request need ``sagemaker:AddTags`` on the new resource (SageMaker
   Developer Guide, "Provide permissions for tagging SageMaker AI resources");
 * reading or writing KMS-encrypted S3 objects, and publishing to an encrypted topic, need
-  the KMS key (``offline.services.iam.encryption``).
+  the KMS key (``offline.services.iam.encryption``);
+* the first RegisterScalableTarget of a namespace needs ``iam:CreateServiceLinkedRole`` on its
+  service-linked role, with ``iam:AWSServiceName`` (Application Auto Scaling User Guide,
+  "Service-linked roles" → "Permissions required to create a service-linked role").
+
+Application Auto Scaling's actions have no resource types: Resource ``*``. CloudWatch's
+DescribeAlarms acts on alarms: checked on each of ``AlarmNames``, else on ``*``.
 
 An operation missing from the tables is an error, not an allow: offline mode must never let
 a call through unevaluated. Add the operation here when the app starts making it.
@@ -21,8 +27,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from offline.services import application_autoscaling
 from offline.services.iam.conditions import ContextValue
 from offline.services.iam.encryption import KeyLookup
+
+#: Application Auto Scaling ends a target tracking alarm's name with a UUID of its own; this stands for it.
+_ALARM_ID = "00000000-0000-4000-8000-000000000000"
 
 
 class UnmappedRequestError(LookupError):
@@ -119,7 +129,14 @@ _STAR = {
     "ecr": {"GetAuthorizationToken"},
     "ssm": {"DescribeParameters"},
     "sns": {"ListTopics"},
-    "cloudwatch": {"DescribeAlarms", "ListMetrics", "GetMetricData"},
+    "cloudwatch": {"ListMetrics", "GetMetricData", "GetMetricStatistics"},
+    "application-autoscaling": {
+        "DescribeScalableTargets",
+        "DescribeScalingPolicies",
+        "DescribeScalingActivities",
+        "DeleteScalingPolicy",
+        "DeregisterScalableTarget",
+    },
     "kms": {"ListKeys", "ListAliases", "CreateKey"},
     "s3": {"ListAllMyBuckets", "ListBuckets"},
 }
@@ -138,7 +155,7 @@ class RequestCatalog:
         action = _ACTION_NAMES.get((call.service, call.operation), f"{call.service}:{call.operation}")
         if call.operation in _STAR.get(call.service, set()):
             return [Check(action, "*", self._service_context(call))]
-        handler = getattr(self, f"_{call.service}", None)
+        handler = getattr(self, f"_{call.service.replace('-', '_')}", None)
         if handler is None:
             raise UnmappedRequestError(_unmapped(call))
         checks: list[Check] = handler(call, action)
@@ -260,10 +277,46 @@ class RequestCatalog:
     def _cloudwatch(self, call: ApiCall, action: str) -> list[Check]:
         if call.operation == "PutMetricData":
             return [Check(action, "*", {"cloudwatch:namespace": str(call.param("Namespace"))})]
-        if call.operation in ("PutMetricAlarm", "SetAlarmState", "DeleteAlarms"):
+        if call.operation == "DescribeAlarms" and not call.param("AlarmNames"):
+            return [Check(action, "*")]
+        if call.operation in ("PutMetricAlarm", "SetAlarmState", "DeleteAlarms", "DescribeAlarms"):
             names = call.param("AlarmNames") or [call.param("AlarmName")]
             return [Check(action, self.arn("cloudwatch", f"alarm:{name}")) for name in names]
         raise UnmappedRequestError(_unmapped(call))
+
+    def _application_autoscaling(self, call: ApiCall, action: str) -> list[Check]:
+        """Application Auto Scaling checks its caller's permissions on the target too (Application Auto Scaling
+        User Guide, "Identity-based policy examples": the target service's actions, and the CloudWatch alarm
+        actions for target tracking; "Service-linked roles": iam:CreateServiceLinkedRole the first time)."""
+        if call.operation not in ("RegisterScalableTarget", "PutScalingPolicy"):
+            raise UnmappedRequestError(_unmapped(call))
+        namespace = str(call.param("ServiceNamespace"))
+        if namespace not in application_autoscaling.SERVICE_LINKED_ROLES or namespace != "sagemaker":
+            raise UnmappedRequestError(_unmapped(call) + f" (for ServiceNamespace {namespace})")
+        resource_id = str(call.param("ResourceId"))
+        checks = [Check(action, "*")]
+        if call.operation == "PutScalingPolicy":
+            if call.param("PolicyType") == "TargetTrackingScaling":
+                # Target tracking creates and reads its alarms, named TargetTracking-<resource id>-AlarmHigh|Low-<uuid>.
+                for kind in ("AlarmHigh", "AlarmLow"):
+                    alarm = self.arn("cloudwatch", f"alarm:TargetTracking-{resource_id}-{kind}-{_ALARM_ID}")
+                    checks += [
+                        Check(f"cloudwatch:{verb}", alarm, dependent=True)
+                        for verb in ("PutMetricAlarm", "DescribeAlarms")
+                    ]
+            return checks
+        endpoint = resource_id.split("/")[1] if resource_id.startswith("endpoint/") else resource_id
+        for verb in ("DescribeEndpoint", "UpdateEndpointWeightsAndCapacities"):
+            checks.append(
+                Check(f"sagemaker:{verb}", self.arn("sagemaker", f"endpoint/{endpoint.lower()}"), dependent=True)
+            )
+        arguments = {"account": self.account, "partition": self.partition}
+        if not application_autoscaling.service_linked_role_exists(namespace, **arguments):
+            role = application_autoscaling.service_linked_role_arn(namespace, **arguments)
+            principal = application_autoscaling.SERVICE_LINKED_ROLES[namespace][0]
+            context = {"iam:AWSServiceName": principal}
+            checks.append(Check("iam:CreateServiceLinkedRole", role, context, dependent=True))
+        return checks
 
     def _kms(self, call: ApiCall, action: str) -> list[Check]:
         key = call.param("KeyId")

@@ -6,18 +6,23 @@ an endpoint that is InService (or UpdateRollbackFailed, which still serves); a F
 OutOfService endpoint can only be deleted; Creating, Updating, SystemUpdating, RollingBack
 and Deleting must be waited out. So the stage looks the endpoint up and branches:
 
-* missing → CreateEndpoint;
-* InService / UpdateRollbackFailed → UpdateEndpoint;
+* missing → CreateEndpoint (a first deployment: no traffic to shift, so no canary);
+* InService / UpdateRollbackFailed → UpdateEndpoint, blue/green with the environment's
+  traffic shifting and alarm rollback (``update``);
 * Failed / OutOfService → DeleteEndpoint, wait until it is gone, then CreateEndpoint;
 * any status in progress → wait, then look again.
 
 The lookup is ListEndpoints (by name) rather than DescribeEndpoint, because a missing
 endpoint is then an empty answer instead of an error: every error of an aws-sdk SageMaker
 task is ``SageMaker.SageMakerException``, so "not found" and "throttled" could not be told
-apart by a Retry or a Catch. After the create or update, a bounded loop waits for InService
-and checks that the live config is this run's (SageMaker rolls a failed update back); then
-old models and endpoint configs are cleaned up (``cleanup_step``) before the success notification.
-Every loop is bounded by the same budget of polls.
+apart by a Retry or a Catch. After the create or update, a bounded loop waits, handling every
+status DescribeEndpoint documents: Creating, Updating, SystemUpdating and RollingBack are waited
+out; Failed, UpdateRollbackFailed, OutOfService and Deleting end the run with the reason. At
+InService the live config must be this run's: if it is not, SageMaker rolled the update back
+(an alarm fired during a bake, or the new fleet never became healthy), a distinct outcome
+(``rollback``). A verified deployment registers autoscaling (``scaling``), cleans up old models
+and endpoint configs (``cleanup_step``) and notifies. Every loop is bounded by the same budget
+of polls.
 """
 
 from __future__ import annotations
@@ -29,7 +34,12 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.components.task_retries import retry_transient
+from stacks.config import EnvironmentConfig
 from stacks.workflows.deployment.cleanup import clean_up_step
+from stacks.workflows.deployment.rollback import rolled_back_chain
+from stacks.workflows.deployment.scaling import register_chain
+from stacks.workflows.deployment.sdk import sdk_task
+from stacks.workflows.deployment.update import first_deployment, update_chain
 from stacks.workflows.shared.failure_route import FailureRoute, notify_step
 from stacks.workflows.shared.sagemaker_task import sagemaker_task
 
@@ -37,6 +47,12 @@ RUN = "$.run"
 ENDPOINT = f"{RUN}.names.endpoint"
 UPDATABLE = ("InService", "UpdateRollbackFailed")
 REPLACEABLE = ("Failed", "OutOfService")
+#: Statuses that end a deployment in progress, and what each means.
+ENDED = {
+    "UpdateRollbackFailed": "the update failed and so did SageMaker's rollback; the endpoint still serves",
+    "OutOfService": "the endpoint went out of service during the deployment",
+    "Deleting": "the endpoint is being deleted: something else deleted it during the deployment",
+}
 
 
 class EndpointDeployment(Construct):
@@ -47,34 +63,32 @@ class EndpointDeployment(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        config: EnvironmentConfig,
         failure: FailureRoute,
         notify: lambda_.IFunction,
         clean_up: lambda_.IFunction,
+        explain_rollback: lambda_.IFunction,
         endpoint_arn: str,
-        poll_seconds: int,
-        max_polls: int,
+        configs_arn: str,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._config = config
         self._failure = failure
         self._endpoint_arn = endpoint_arn
-        self._poll = Duration.seconds(poll_seconds)
-        self._max_polls = max_polls
+        self._poll = Duration.seconds(config.endpoint_poll_seconds)
+        self._max_polls = config.endpoint_max_polls
         endpoint_parameters = {"EndpointName.$": ENDPOINT, "EndpointConfigName.$": f"{RUN}.names.endpoint_config"}
-        self.create = sagemaker_task(
+        create = sagemaker_task(
             self,
             "CreateEndpoint",
             "createEndpoint",
             {"Parameters": endpoint_parameters, "ResultPath": sfn.JsonPath.DISCARD},
         )
-        self.update = sagemaker_task(
-            self,
-            "UpdateEndpoint",
-            "updateEndpoint",
-            {"Parameters": endpoint_parameters, "ResultPath": sfn.JsonPath.DISCARD},
-        )
-        wait_for_live = self._wait_until_live(notify, clean_up)
-        self.create.next(wait_for_live)
-        self.update.next(wait_for_live)
+        self.create = first_deployment(self)
+        self.create.next(create)
+        wait_for_live = self._wait_until_live(notify, clean_up, explain_rollback)
+        create.next(wait_for_live)
+        self.update = update_chain(self, config, endpoint_arn=endpoint_arn, configs_arn=configs_arn, then=wait_for_live)
         self.start = self._look_up_and_branch()
 
     # --- before: find the endpoint and decide -----------------------------------------------
@@ -103,7 +117,10 @@ class EndpointDeployment(Construct):
             "DescribeExistingEndpoint",
             "describeEndpoint",
             {"EndpointName": sfn.JsonPath.string_at(ENDPOINT)},
-            {"status": sfn.JsonPath.string_at("$.EndpointStatus")},
+            {
+                "status": sfn.JsonPath.string_at("$.EndpointStatus"),
+                "config": sfn.JsonPath.string_at("$.EndpointConfigName"),
+            },
             "$.existing",
         )
         delete = self._sdk(
@@ -135,7 +152,9 @@ class EndpointDeployment(Construct):
 
     # --- after: wait for InService and check the live config --------------------------------
 
-    def _wait_until_live(self, notify: lambda_.IFunction, clean_up: lambda_.IFunction) -> sfn.IChainable:
+    def _wait_until_live(
+        self, notify: lambda_.IFunction, clean_up: lambda_.IFunction, explain_rollback: lambda_.IFunction
+    ) -> sfn.IChainable:
         start_waiting = sfn.Pass(
             self, "StartWaiting", result=sfn.Result.from_object({"count": 0}), result_path="$.polls"
         )
@@ -147,25 +166,15 @@ class EndpointDeployment(Construct):
         retry_transient(notify_success, "lambda")
         notify_success.next(sfn.Succeed(self, "Deployed"))
         clean_up_old = clean_up_step(self, "CleanUpOldVersions", function=clean_up, then=notify_success)
+        scaling = self._config.autoscaling
+        live = register_chain(self, self._config, scaling, clean_up_old) if scaling else clean_up_old
         verify = (
             sfn.Choice(self, "VerifyLiveConfig")
             .when(
                 sfn.Condition.string_equals_json_path("$.endpoint.EndpointConfigName", f"{RUN}.names.endpoint_config"),
-                clean_up_old,
+                live,
             )
-            .otherwise(
-                self._failure.fail_with(
-                    "EndpointRolledBack",
-                    failed_state="VerifyLiveConfig",
-                    error="EndpointConfigMismatch",
-                    cause=sfn.JsonPath.format(
-                        "The endpoint is InService but serves config {} instead of the one this run deployed ({}); "
-                        "SageMaker rolled the update back",
-                        sfn.JsonPath.string_at("$.endpoint.EndpointConfigName"),
-                        sfn.JsonPath.string_at(f"{RUN}.names.endpoint_config"),
-                    ),
-                )
-            )
+            .otherwise(rolled_back_chain(self, explain=explain_rollback, notify=notify))
         )
         poll_again = self._counted(
             "CountPoll",
@@ -186,8 +195,18 @@ class EndpointDeployment(Construct):
                     cause=sfn.JsonPath.string_at("$.endpoint.FailureReason"),
                 ),
             )
-            .otherwise(poll_again)
         )
+        for ended, meaning in ENDED.items():
+            status.when(
+                sfn.Condition.string_equals("$.endpoint.EndpointStatus", ended),
+                self._failure.fail_with(
+                    f"Endpoint{ended}",
+                    failed_state="CheckEndpoint",
+                    error=f"Endpoint{ended}",
+                    cause=f"{meaning} (status {ended}); DescribeEndpoint's FailureReason says why",
+                ),
+            )
+        status.otherwise(poll_again)
         start_waiting.next(wait)
         wait.next(check)
         check.next(status)
@@ -205,18 +224,16 @@ class EndpointDeployment(Construct):
         *,
         iam_resources: list[str] | None = None,
     ) -> tasks.CallAwsService:
-        step = tasks.CallAwsService(
+        return sdk_task(
             self,
             construct_id,
             service="sagemaker",
             action=action,
             parameters=parameters,
             iam_resources=iam_resources or [self._endpoint_arn],
-            result_selector=selector,
-            result_path=result_path if result_path is not None else sfn.JsonPath.DISCARD,
+            selector=selector,
+            result_path=result_path,
         )
-        retry_transient(step, "sagemaker-sdk")
-        return step
 
     def _pause(self, construct_id: str, then: sfn.IChainable) -> sfn.Wait:
         pause = sfn.Wait(self, construct_id, time=sfn.WaitTime.duration(self._poll))

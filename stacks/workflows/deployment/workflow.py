@@ -25,6 +25,7 @@ from stacks.config import EnvironmentConfig
 from stacks.workflows.deployment.endpoint import EndpointDeployment
 from stacks.workflows.deployment.model import create_endpoint_config, create_model
 from stacks.workflows.deployment.resolve import deploy_or_skip, resolve_step
+from stacks.workflows.deployment.scaling import grant_scaling
 from stacks.workflows.shared.failure_route import FailureRoute
 
 #: The registry statuses that change what should serve.
@@ -43,6 +44,7 @@ class DeploymentWorkflow(Construct):
         resolve: lambda_.IFunction,
         notify: lambda_.IFunction,
         clean_up: lambda_.IFunction,
+        explain_rollback: lambda_.IFunction,
         sagemaker_role: iam.IRole,
         alert_topic: sns.ITopic,
         name_prefix: str,
@@ -52,15 +54,17 @@ class DeploymentWorkflow(Construct):
         self._sagemaker_role = sagemaker_role
         failure = FailureRoute(self, "OnFailure", notify=notify, topic=alert_topic, environment=config.name)
         endpoint_arn = self._arn("endpoint", config.endpoint_name)
+        configs_arn = self._arn("endpoint-config", f"{name_prefix}*")
         endpoint = EndpointDeployment(
             self,
             "Endpoint",
+            config=config,
             failure=failure,
             notify=notify,
             clean_up=clean_up,
+            explain_rollback=explain_rollback,
             endpoint_arn=endpoint_arn,
-            poll_seconds=config.endpoint_poll_seconds,
-            max_polls=config.endpoint_max_polls,
+            configs_arn=configs_arn,
         )
         model = create_model(self, sagemaker_role)
         model.next(create_endpoint_config(self)).next(endpoint.start)
@@ -86,6 +90,8 @@ class DeploymentWorkflow(Construct):
             timeout=Duration.seconds(2 * poll_budget + 3600),
         )
         self._grant_sagemaker(name_prefix, endpoint_arn)
+        if config.autoscaling:
+            grant_scaling(self.state_machine.role, config, endpoint_arn=endpoint_arn, configs_arn=configs_arn)
         alert_topic.grant_publish(self.state_machine)
         self.rule = events.Rule(
             self,
@@ -116,7 +122,7 @@ class DeploymentWorkflow(Construct):
             (["sagemaker:ListTags"], [models, configs, endpoint_arn]),
             (["sagemaker:CreateModel"], [models]),
             (["sagemaker:CreateEndpointConfig"], [configs]),
-            (["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"], [endpoint_arn, configs]),
+            (["sagemaker:CreateEndpoint"], [endpoint_arn, configs]),
         ):
             role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources))
         role.add_to_principal_policy(

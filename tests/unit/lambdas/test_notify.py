@@ -245,7 +245,7 @@ def test_a_clean_up_that_timed_out_is_reported_by_its_plain_cause() -> None:
 
 # --- registered: a new model package version ------------------------------------------------------------
 
-REGISTRY_KINDS = ("notify_registered", "notify_deployed", "notify_deployment_skipped")
+REGISTRY_KINDS = ("notify_registered", "notify_deployed", "notify_deployment_skipped", "notify_rolled_back")
 
 
 def _registered(decision: str, *, environment_endpoint: str = "fraud-dev-endpoint") -> NotifyEvent:
@@ -372,6 +372,41 @@ def test_a_first_deployment_says_the_endpoint_was_created() -> None:
     assert "Replaced:        nothing: the endpoint was created" in note.message
 
 
+def test_a_first_deployment_says_it_had_no_canary() -> None:
+    payload = load_event("notify_deployed")
+    payload["state"]["update"] = {
+        "kind": "create",
+        "traffic": "first deployment: the endpoint is created with all traffic on this version (no canary: there "
+        "is no live version to shift from)",
+    }
+    note = deployed_notification(NotifyEvent.model_validate(payload), "dev", [])
+    assert "Rollout:         first deployment" in note.message
+    assert "no canary" in note.message
+
+
+def test_a_rollback_names_the_alarm_the_canary_figures_and_the_rejection() -> None:
+    # Given SageMaker rolled version 3 back because the 5xx alarm fired during the canary
+    note = build_notification(_event("notify_rolled_back"), "dev")
+    # Then the subject names the alarm, and the body the canary's figures and what became of the version
+    assert note.subject == "[FraudPipeline dev] version 3 rolled back by alarm fraud-detector-dev-5xx-rate"
+    assert note.message.startswith("Version 3 was rolled back on endpoint fraud-dev-endpoint;")
+    assert "Alarm:           fraud-detector-dev-5xx-rate (ALARM): Threshold Crossed" in note.message
+    assert (
+        "Canary:          240 requests to the new fleet, 51 answered 5xx, worst model latency 12.5 ms" in note.message
+    )
+    assert "Version status:  Rejected, so nothing redeploys it" in note.message
+    assert "Serving config:  fraud-dev-v2-7c1e9a3b" in note.message
+
+
+def test_a_rollback_without_an_alarm_leaves_the_version_alone() -> None:
+    payload = load_event("notify_rolled_back")
+    payload["state"]["rollback"]["report"].update(alarms=[], rejected=False)
+    note = build_notification(NotifyEvent.model_validate(payload), "dev")
+    assert note.subject == "[FraudPipeline dev] version 3 rolled back"
+    assert "Alarm:           none fired" in note.message
+    assert "Version status:  unchanged" in note.message
+
+
 def test_deployed_message_reports_the_clean_up_of_old_versions() -> None:
     # Given the deployment's clean-up step reported what it deleted
     payload = load_event("notify_deployed")
@@ -406,6 +441,7 @@ def test_new_kinds_have_short_ascii_subjects(name: str) -> None:
         ("notify_registered", "ModelsRegistered"),
         ("notify_deployed", "ModelsDeployed"),
         ("notify_deployment_skipped", "DeploymentsSkipped"),
+        ("notify_rolled_back", "DeploymentsRolledBack"),
     ],
 )
 def test_handler_publishes_each_new_kind_and_counts_it(
