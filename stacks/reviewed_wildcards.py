@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jsii
@@ -219,18 +219,21 @@ class ReviewedWildcards:
         return None
 
     def validate(self, context: IPolicyValidationContext) -> PolicyValidationPluginReport:
-        for construct in self._scope.node.find_all():
-            if not CfnResource.is_cfn_resource(construct):
-                continue
-            resource = construct
-            assert isinstance(resource, CfnResource)
-            if resource.cfn_resource_type != "AWS::IAM::Policy":
-                continue
-            document = Stack.of(resource).resolve(resource.policy_document)  # type: ignore[attr-defined]
-            for finding, actions in findings(document):
-                reason = reason_for(finding, actions)
-                if reason is not None:
-                    Validations.of(resource).acknowledge(
-                        Acknowledgment(id=f"AwsSolutions-IAM5[{finding}]", reason=reason)
-                    )
+        acknowledge_reviewed(self._scope, reason_for)
         return PolicyValidationPluginReport(success=True, violations=[])
+
+
+def acknowledge_reviewed(scope: IConstruct, reason: Callable[[str, list[str]], str | None]) -> None:
+    """Acknowledge every IAM5 finding under ``scope`` for which ``reason(finding, actions)`` gives a reason."""
+    for construct in scope.node.find_all():
+        if not CfnResource.is_cfn_resource(construct):
+            continue
+        resource = construct
+        assert isinstance(resource, CfnResource)
+        if resource.cfn_resource_type != "AWS::IAM::Policy":
+            continue
+        document = Stack.of(resource).resolve(resource.policy_document)  # type: ignore[attr-defined]
+        for finding, actions in findings(document):
+            why = reason(finding, actions)
+            if why is not None:
+                Validations.of(resource).acknowledge(Acknowledgment(id=f"AwsSolutions-IAM5[{finding}]", reason=why))

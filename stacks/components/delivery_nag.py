@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import re
 
-from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
 from constructs import IConstruct
 
-from stacks.reviewed_wildcards import findings
+from stacks.reviewed_wildcards import acknowledge_reviewed
 
 _ARN = r"arn:[^:]+:{service}:[^:]+:[^:]+:"
 _PROJECT = r"<[A-Za-z0-9]+>"
@@ -81,15 +80,4 @@ def reason_for(finding: str, actions: list[str]) -> str | None:
 def acknowledge_generated_wildcards(scope: IConstruct) -> None:
     """Acknowledge the reviewed wildcards of every IAM policy under ``scope`` (call it after
     ``build_pipeline()``, once CDK Pipelines has generated its roles)."""
-    for construct in scope.node.find_all():
-        if not CfnResource.is_cfn_resource(construct):
-            continue
-        resource = construct
-        assert isinstance(resource, CfnResource)
-        if resource.cfn_resource_type != "AWS::IAM::Policy":
-            continue
-        document = Stack.of(resource).resolve(resource.policy_document)  # type: ignore[attr-defined]
-        for finding, actions in findings(document):
-            reason = reason_for(finding, actions)
-            if reason is not None:
-                Validations.of(resource).acknowledge(Acknowledgment(id=f"AwsSolutions-IAM5[{finding}]", reason=reason))
+    acknowledge_reviewed(scope, reason_for)
