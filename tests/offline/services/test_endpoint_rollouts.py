@@ -7,7 +7,6 @@ milliseconds; the DescribeAlarms permission check runs against real offline IAM.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from offline.services.iam.enforcement import Iam
 from offline.services.model_servers import DeployError, LiveProcess, ModelServers
 from offline.services.sagemaker_deployment_config import CapacitySize, DeploymentPolicy
 from offline.services.sagemaker_hosting import EndpointFleet
+from tests.offline.services.fake_clock import FakeClock
 from tests.offline.services_stub import bare_services
 
 ENDPOINT = "fraud-detector-stage"
@@ -37,18 +37,6 @@ CANARY = DeploymentPolicy(
     max_execution_timeout=1800,
     alarms=(ALARM,),
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def wait(self, seconds: float, abort: threading.Event) -> bool:
-        self.now += seconds
-        return abort.is_set()
 
 
 @dataclass

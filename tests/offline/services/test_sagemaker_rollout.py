@@ -15,23 +15,12 @@ import pytest
 
 from offline.services.sagemaker_deployment_config import CapacitySize, DeploymentPolicy
 from offline.services.sagemaker_rollout import Rollout, shifts
+from tests.offline.services.fake_clock import FakeClock
 
 ALARM = "fraud-detector-stage-5xx-rate"
 REASON = (
     "Threshold Crossed: 1 out of the last 1 datapoints [0.5 (24/11/26 09:00:00)] was greater than the threshold (0.02)"
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def wait(self, seconds: float, abort: threading.Event) -> bool:
-        self.now += seconds
-        return abort.is_set()
 
 
 @dataclass
