@@ -26,6 +26,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = RollbackSettings.from_env()
     report = explain(RollbackEvent.model_validate(event), settings, client("cloudwatch"), client("sagemaker"))
     metrics.add_dimension(name="environment", value=settings.environment)
-    metrics.add_metric(name="DeploymentsRolledBack", unit=MetricUnit.Count, value=1)
-    logger.info("deployment rolled back", extra={"summary": report.summary, "rejected": report.rejected})
+    outcome = "DeploymentsRolledBack" if report.outcome == "rolled_back" else "DeploymentsSuperseded"
+    metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
+    logger.info(
+        "deployment rolled back" if report.outcome == "rolled_back" else "deployment superseded",
+        extra={"summary": report.summary, "rejected": report.rejected},
+    )
     return report.model_dump(mode="json")

@@ -79,12 +79,23 @@ def reject(sagemaker: Any, package_arn: str, reason: str) -> None:
     )
 
 
+def superseded(event: RollbackEvent) -> bool:
+    """Whether the endpoint serves neither this run's config nor the one it replaced.
+
+    A rollback puts back the config the update replaced; any other config was put live by a
+    later deployment (or by hand) while this run waited, after this run's update had ended.
+    """
+    return event.existing.config is None or event.endpoint.EndpointConfigName != event.existing.config
+
+
 def explain(event: RollbackEvent, settings: RollbackSettings, cloudwatch: Any, sagemaker: Any) -> RollbackReport:
     run = event.run
     version = run.package.version
     failure = event.endpoint.FailureReason
-    alarms = fired_alarms(cloudwatch, settings.alarms, failure, event.update.started)
     canary = canary_figures(cloudwatch, settings, run.names.endpoint_config, event.update.started)
+    if superseded(event):
+        return _superseded(event, settings, canary)
+    alarms = fired_alarms(cloudwatch, settings.alarms, failure, event.update.started)
     figures = f"{canary.invocations} requests to the new fleet, {canary.errors_5xx} failed with 5xx"
     if alarms:
         names = ", ".join(alarm.name for alarm in alarms)
@@ -99,10 +110,31 @@ def explain(event: RollbackEvent, settings: RollbackSettings, cloudwatch: Any, s
             f"{failure or 'no reason given'}. The previous version still serves; the version was not rejected."
         )
     return RollbackReport(
+        outcome="rolled_back",
         version=version,
         alarms=alarms,
         canary=canary,
         failure_reason=failure,
         rejected=bool(alarms),
+        summary=summary,
+    )
+
+
+def _superseded(event: RollbackEvent, settings: RollbackSettings, canary: CanaryFigures) -> RollbackReport:
+    """Nothing to blame and nothing to reject: a later deployment replaced this one's config."""
+    version = event.run.package.version
+    serving = event.endpoint.EndpointConfigName or "?"
+    summary = (
+        f"Version {version or '?'} (endpoint config {event.run.names.endpoint_config}) was superseded on "
+        f"{settings.endpoint_name}: a later deployment put endpoint config {serving} live while this run waited "
+        f"to see its own. The later deployment's notification says what serves now; the version was not rejected."
+    )
+    return RollbackReport(
+        outcome="superseded",
+        version=version,
+        alarms=[],
+        canary=canary,
+        failure_reason=event.endpoint.FailureReason,
+        rejected=False,
         summary=summary,
     )

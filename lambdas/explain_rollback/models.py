@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -65,14 +66,23 @@ class LiveEndpoint(BaseModel):
         return value[:1000] if value else value
 
 
+class ReplacedEndpoint(BaseModel):
+    """``$.existing``: the endpoint as the deployment found it; ``config`` is absent when it created the endpoint."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    config: str | None = None
+
+
 class RollbackEvent(BaseModel):
-    """``{"run": $.run, "update": $.update, "endpoint": $.endpoint}``."""
+    """``{"run": $.run, "update": $.update, "endpoint": $.endpoint, "existing": $.existing}``."""
 
     model_config = ConfigDict(extra="ignore")
 
     run: RolledBackRun
     update: UpdateInfo
     endpoint: LiveEndpoint
+    existing: ReplacedEndpoint = Field(default_factory=ReplacedEndpoint)
 
 
 class FiredAlarm(BaseModel):
@@ -89,9 +99,15 @@ class CanaryFigures(BaseModel):
     max_model_latency_ms: float | None
 
 
+#: ``rolled_back``: the endpoint serves the config the deployment replaced again (SageMaker rolled back);
+#: ``superseded``: it serves a third config, put live by a later deployment while this one waited.
+Outcome = Literal["rolled_back", "superseded"]
+
+
 class RollbackReport(BaseModel):
     """``$.rollback``: why SageMaker rolled back, what the canary saw, and what happened to the version."""
 
+    outcome: Outcome
     version: str | None
     alarms: list[FiredAlarm]
     canary: CanaryFigures

@@ -23,6 +23,15 @@ OUTCOME_METRICS = {
     "rolled_back": "DeploymentsRolledBack",
 }
 
+
+def outcome_metric(event: NotifyEvent) -> str:
+    """The outcome metric of ``event``: a ``rolled_back`` notification may report a superseded deployment."""
+    report = event.state.rollback.report if event.state.rollback else None
+    if event.kind == "rolled_back" and report is not None and report.outcome == "superseded":
+        return "DeploymentsSuperseded"
+    return OUTCOME_METRICS[event.kind]
+
+
 logger = Logger(service=service_name("notify"))
 tracer = Tracer(service=service_name("notify"))
 metrics = Metrics(namespace=metrics_namespace(), service=service_name("notify"))
@@ -38,6 +47,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     result = notify(request, settings, client("sns"))
     metrics.add_dimension(name="environment", value=settings.environment)
     metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name=OUTCOME_METRICS[request.kind], unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=outcome_metric(request), unit=MetricUnit.Count, value=1)
     logger.info("notification published", extra={"kind": request.kind, **result})
     return result

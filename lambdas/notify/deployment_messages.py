@@ -47,6 +47,8 @@ def rolled_back_notification(event: NotifyEvent, environment: str) -> Notificati
     """SageMaker put the previous version back: which alarm fired, what the canary saw, what became of the version."""
     run = _run(event)
     report = event.state.rollback.report if event.state.rollback else None
+    if report is not None and report.outcome == "superseded":
+        return superseded_notification(event, environment)
     version = (run.package.version if run.package else None) or (report.version if report else None) or "?"
     endpoint = _endpoint(event, run, environment)
     alarms = report.alarms if report else []
@@ -72,6 +74,30 @@ def rolled_back_notification(event: NotifyEvent, environment: str) -> Notificati
     ]
     fired = f" by alarm {', '.join(alarm.name for alarm in alarms)}" if alarms else ""
     subject = f"{subject_prefix(environment)} version {version} rolled back{fired}"
+    return Notification(subject=safe_subject(subject), message="\n".join(lines))
+
+
+def superseded_notification(event: NotifyEvent, environment: str) -> Notification:
+    """A later deployment put another config live while this one waited: nothing failed, nothing rejected."""
+    run = _run(event)
+    report = event.state.rollback.report if event.state.rollback else None
+    version = (run.package.version if run.package else None) or (report.version if report else None) or "?"
+    endpoint = _endpoint(event, run, environment)
+    serving = (event.state.endpoint.EndpointConfigName if event.state.endpoint else None) or "-"
+    lines = [
+        f"Version {version} was superseded on endpoint {endpoint} by a later deployment.",
+        "",
+        *(report.summary.splitlines() if report and report.summary else []),
+        "",
+        f"Serving config:  {serving}",
+        f"This run's:      {(run.names.endpoint_config if run.names else None) or '-'}",
+        f"Rollout:         {_rollout(event)}",
+        "Version status:  unchanged",
+        f"Model package:   {(run.package.arn if run.package else None) or '-'}",
+        "",
+        f"Execution: {execution_console_url(event.execution_arn)}",
+    ]
+    subject = f"{subject_prefix(environment)} version {version} superseded on {endpoint}"
     return Notification(subject=safe_subject(subject), message="\n".join(lines))
 
 

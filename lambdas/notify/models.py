@@ -164,6 +164,8 @@ class CanaryInfo(_Loose):
 class RollbackInfo(_Loose):
     """``explain_rollback``'s report (``$.rollback.report``)."""
 
+    #: ``rolled_back`` by SageMaker, or ``superseded`` by a later deployment.
+    outcome: str = "rolled_back"
     version: str | None = None
     alarms: list[RollbackAlarm] = Field(default_factory=list)
     canary: CanaryInfo | None = None

@@ -65,7 +65,12 @@ def test_the_readme_commands_start_runs_that_train_and_deploy(workdir: Path) -> 
         subjects = [n.subject for n in pipeline.progress.notifications]
     # Then three runs started: the marker's, make retrain's and the CLI's, one after the other
     assert statuses == ["SUCCEEDED"] * 3, subjects
-    assert sum(" deployed to " in subject for subject in subjects) == 3
+    # And each version went live: deployed, or (approved while the one before was still being
+    # watched) superseded by the next one's deployment; the last one serves
+    deployed = [s for s in subjects if " deployed to " in s]
+    superseded = [s for s in subjects if " superseded on " in s]
+    assert len(deployed) + len(superseded) == 3, subjects
+    assert any(" version 3 deployed to " in s for s in deployed), subjects
     assert sum(" queued behind " in subject for subject in subjects) == 2
     names = [arn.rsplit(":", 1)[-1] for arn in started]
     assert names[1].startswith("retrain-")

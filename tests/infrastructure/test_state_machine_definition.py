@@ -324,7 +324,17 @@ def test_failed_endpoint_is_an_error_and_in_service_is_verified_against_this_run
     # Another config live means SageMaker rolled the update back: its own outcome, explained once
     assert states["VerifyLiveConfig"]["Default"] == "ExplainRollback"
     assert states["ExplainRollback"]["Next"] == "NotifyRolledBack"
-    assert states["NotifyRolledBack"]["Next"] == "RolledBack"
+    assert states["NotifyRolledBack"]["Next"] == "RolledBackOrSuperseded"
+    # ... unless a later deployment put a third config live: superseded, a success
+    (superseded,) = states["RolledBackOrSuperseded"]["Choices"]
+    assert superseded == {
+        "Variable": "$.rollback.report.outcome",
+        "StringEquals": "superseded",
+        "Next": "Superseded",
+    }
+    assert states["Superseded"] == {"Type": "Succeed"}
+    assert states["RolledBackOrSuperseded"]["Default"] == "RolledBack"
+    assert states["ExplainRollback"]["Parameters"]["Payload"]["existing.$"] == "$.existing"
     assert states["RolledBack"] == {
         "Type": "Fail",
         "Error": "DeploymentRolledBack",

@@ -1,4 +1,4 @@
-"""The rolled-back outcome: SageMaker put the old config back, so say why and keep the version out.
+"""The endpoint serves another config than this run's: rolled back, or superseded.
 
 A blue/green update that SageMaker rolls back ends InService on the old endpoint config
 (SageMaker API Reference, DescribeEndpoint: the rollback returns the endpoint to InService).
@@ -7,6 +7,12 @@ the alarms and the canary's figures and rejects the version when an alarm fired,
 notification says so, and the execution ends failed with ``DeploymentRolledBack`` so that it
 counts as not deployed. The failure route does not notify a second time: a Fail state is not
 caught.
+
+A third config (neither this run's nor the one it replaced) means a later deployment updated
+the endpoint between two of this run's polls: two versions approved in quick succession. That
+run waited for this one's update to end before it started its own, so this one is
+``superseded``: explained and notified the same way, nothing rejected, and the execution
+succeeds.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from stacks.workflows.shared.failure_route import notify_step
 
 
 def rolled_back_chain(scope: Construct, *, explain: lambda_.IFunction, notify: lambda_.IFunction) -> sfn.IChainable:
-    """ExplainRollback → NotifyRolledBack → Fail(DeploymentRolledBack)."""
+    """ExplainRollback → NotifyRolledBack → Fail(DeploymentRolledBack), or Succeed(Superseded)."""
     explained = tasks.LambdaInvoke(
         scope,
         "ExplainRollback",
@@ -31,6 +37,7 @@ def rolled_back_chain(scope: Construct, *, explain: lambda_.IFunction, notify: l
                 "run": sfn.JsonPath.object_at("$.run"),
                 "update": sfn.JsonPath.object_at("$.update"),
                 "endpoint": sfn.JsonPath.object_at("$.endpoint"),
+                "existing": sfn.JsonPath.object_at("$.existing"),
             }
         ),
         result_selector={"report": sfn.JsonPath.object_at("$.Payload")},
@@ -41,5 +48,10 @@ def rolled_back_chain(scope: Construct, *, explain: lambda_.IFunction, notify: l
     notified = notify_step(scope, "NotifyRolledBack", notify=notify, kind="rolled_back")
     retry_transient(notified, "lambda")
     failed = sfn.Fail(scope, "RolledBack", error="DeploymentRolledBack", cause_path="$.rollback.report.summary")
-    explained.next(notified).next(failed)
+    outcome = (
+        sfn.Choice(scope, "RolledBackOrSuperseded")
+        .when(sfn.Condition.string_equals("$.rollback.report.outcome", "superseded"), sfn.Succeed(scope, "Superseded"))
+        .otherwise(failed)
+    )
+    explained.next(notified).next(outcome)
     return explained

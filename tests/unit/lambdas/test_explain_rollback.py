@@ -70,12 +70,16 @@ def _record(cloudwatch: Any, errors: int, ok: int) -> None:
         cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=data[start : start + 20])
 
 
+OLD_CONFIG = "fraud-dev-config-v2-7c1e9a3b"
+
+
 def _event(world: dict[str, Any], failure: str | None) -> dict[str, Any]:
     started = (datetime.datetime.now(tz=datetime.UTC) - datetime.timedelta(minutes=5)).isoformat()
     return {
         "run": {"package": {"arn": world["package"], "version": "1"}, "names": {"endpoint_config": NEW_CONFIG}},
         "update": {"kind": "update", "started": started, "traffic": "canary of 1 instance(s)"},
-        "endpoint": {"EndpointConfigName": "fraud-dev-config-v2-7c1e9a3b", "FailureReason": failure},
+        "endpoint": {"EndpointConfigName": OLD_CONFIG, "FailureReason": failure},
+        "existing": {"status": "InService", "config": OLD_CONFIG},
     }
 
 
@@ -139,3 +143,38 @@ def test_a_rollback_without_an_alarm_keeps_the_version(
     described = world["sagemaker"].describe_model_package(ModelPackageName=world["package"])
     assert described["ModelApprovalStatus"] == "Approved"
     assert report["canary"]["invocations"] == 0
+
+
+def test_a_third_config_live_means_a_later_deployment_superseded_this_one(
+    world: dict[str, Any], lambda_context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the endpoint serves neither this run's config nor the one it replaced, with an alarm in ALARM
+    world["cloudwatch"].set_alarm_state(AlarmName=ALARMS[0], StateValue="ALARM", StateReason="Threshold Crossed")
+    event = _event(world, None)
+    event["endpoint"]["EndpointConfigName"] = "fraud-dev-config-v4-0d9c8b7a"
+    # When the outcome is explained
+    report = app.handler(event, lambda_context)
+    # Then it is superseded: nothing blamed, the version left Approved, and the later config named
+    assert report["outcome"] == "superseded"
+    assert report["alarms"] == []
+    assert report["rejected"] is False
+    assert "a later deployment put endpoint config fraud-dev-config-v4-0d9c8b7a live" in report["summary"]
+    described = world["sagemaker"].describe_model_package(ModelPackageName=world["package"])
+    assert described["ModelApprovalStatus"] == "Approved"
+    # And it is counted as superseded, not rolled back
+    assert '"DeploymentsSuperseded"' in capsys.readouterr().out
+
+
+def test_the_old_config_back_is_a_rollback(world: dict[str, Any], lambda_context: FakeLambdaContext) -> None:
+    report = app.handler(_event(world, "no healthy instances"), lambda_context)
+    assert report["outcome"] == "rolled_back"
+
+
+def test_a_created_endpoint_serving_another_config_was_superseded(
+    world: dict[str, Any], lambda_context: FakeLambdaContext
+) -> None:
+    # Given this run created the endpoint (it found none), and another config serves now
+    event = _event(world, None)
+    event["existing"] = {"found": False}
+    report = app.handler(event, lambda_context)
+    assert report["outcome"] == "superseded"

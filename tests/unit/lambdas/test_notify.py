@@ -12,6 +12,7 @@ from moto import mock_aws
 
 from lambdas.common.sns import MAX_SUBJECT_LENGTH, safe_subject
 from lambdas.notify import app
+from lambdas.notify.app import outcome_metric
 from lambdas.notify.deployment_messages import deployed_notification, skipped_notification
 from lambdas.notify.logic import (
     MAX_CAUSE_CHARS,
@@ -405,6 +406,25 @@ def test_a_rollback_without_an_alarm_leaves_the_version_alone() -> None:
     assert note.subject == "[FraudPipeline dev] version 3 rolled back"
     assert "Alarm:           none fired" in note.message
     assert "Version status:  unchanged" in note.message
+
+
+def test_a_superseded_deployment_names_the_later_config_and_rejects_nothing() -> None:
+    # Given a later deployment put another config live while this run waited for its own
+    payload = load_event("notify_rolled_back")
+    payload["state"]["endpoint"].update(EndpointConfigName="fraud-dev-v4-0d9c8b7a", FailureReason=None)
+    payload["state"]["rollback"]["report"].update(
+        outcome="superseded", alarms=[], rejected=False, summary="Version 3 was superseded: a later deployment"
+    )
+    event = NotifyEvent.model_validate(payload)
+    note = build_notification(event, "dev")
+    # Then it says superseded, not rolled back, and names both configs
+    assert note.subject == "[FraudPipeline dev] version 3 superseded on fraud-dev-endpoint"
+    assert "rolled back" not in note.message
+    assert "Serving config:  fraud-dev-v4-0d9c8b7a" in note.message
+    assert "This run's:      fraud-dev-v3-5b2d8f10" in note.message
+    assert "Version status:  unchanged" in note.message
+    # And it counts as superseded
+    assert outcome_metric(event) == "DeploymentsSuperseded"
 
 
 def test_deployed_message_reports_the_clean_up_of_old_versions() -> None:
