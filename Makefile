@@ -95,6 +95,7 @@ approve reject: $(STAMPS)/venv
 bench: install
 	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(PY) -m bench.serving
+	$(PY) -m bench.batch_transform
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .offline

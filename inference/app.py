@@ -1,9 +1,14 @@
-"""The WSGI application behind ``/ping`` and ``/invocations``.
+"""The WSGI application behind ``/ping``, ``/invocations`` and ``/execution-parameters``.
 
 A plain WSGI callable, no framework: the model answers in tens of microseconds,
 so routing, validation layers and response models would be most of the cost
 (see ``docs/benchmarks.md``). Every client error becomes a 4xx JSON
 ``{"error": "..."}``; only a fault of the server itself is a 5xx.
+
+``GET /execution-parameters`` is batch transform's optional route (``inference.batch``); in
+batch mode (``SAGEMAKER_BATCH=true``) a CSV request that accepts ``text/csv`` is answered line
+by line, in CSV, under the job's payload bound. Everything else is answered as a real-time
+endpoint answers it, in batch mode too.
 """
 
 from __future__ import annotations
@@ -18,9 +23,17 @@ from typing import Any, Final
 
 import numpy as np
 
+from inference.batch import BatchSettings, answer_csv_lines, wants_csv_lines
 from inference.fault_injection import FaultInjector
 from inference.model import LoadedModel
-from training.feature_schema import MAX_PAYLOAD_BYTES, PayloadError, parse_payload, payload_too_large
+from training.feature_schema import (
+    CSV_CONTENT_TYPE,
+    MAX_PAYLOAD_BYTES,
+    PayloadError,
+    media_type,
+    parse_payload,
+    payload_too_large,
+)
 
 WSGIEnviron = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -29,6 +42,7 @@ WSGIApp = Callable[[WSGIEnviron, StartResponse], Iterable[bytes]]
 log = logging.getLogger("inference")
 
 _JSON: Final = "application/json"
+_CSV: Final = "text/csv"
 _REASONS: Final[dict[int, str]] = {
     200: "OK",
     400: "Bad Request",
@@ -39,7 +53,11 @@ _REASONS: Final[dict[int, str]] = {
     415: "Unsupported Media Type",
     500: "Internal Server Error",
 }
-_ROUTES: Final[dict[str, tuple[str, ...]]] = {"/ping": ("GET", "HEAD"), "/invocations": ("POST",)}
+_ROUTES: Final[dict[str, tuple[str, ...]]] = {
+    "/ping": ("GET", "HEAD"),
+    "/invocations": ("POST",),
+    "/execution-parameters": ("GET",),
+}
 
 #: Before a 413, what is sent of an oversized body (up to this size, for at most this long) is read
 #: and thrown away. Most clients send the whole body before they read an answer; a server that
@@ -76,8 +94,10 @@ def _drain(stream: Any, remaining: int, sock: Any = None) -> None:
                 sock.settimeout(prior)
 
 
-def _answer(start_response: StartResponse, status: int, body: bytes, *, allow: str | None = None) -> list[bytes]:
-    headers = [("Content-Type", _JSON), ("Content-Length", str(len(body)))]
+def _answer(
+    start_response: StartResponse, status: int, body: bytes, *, allow: str | None = None, content_type: str = _JSON
+) -> list[bytes]:
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
     if allow:
         headers.append(("Allow", allow))
     start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
@@ -96,10 +116,57 @@ def predictions_body(model: LoadedModel, rows: list[list[float]]) -> bytes:
     return f'{{"predictions":[{items}],"model_version":{json.dumps(model.version)}}}'.encode()
 
 
-def make_app(model: LoadedModel, *, fault_rate: float = 0.0) -> WSGIApp:
-    """The WSGI callable serving ``model``; ``fault_rate`` > 0 injects 500s (``inference.fault_injection``)."""
+class _RefusedError(Exception):
+    """A request answered with a 4xx before it was scored."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _read_body(environ: WSGIEnviron, limit: int, too_large: Callable[[str], PayloadError]) -> bytes:
+    """The request body, at most ``limit`` bytes; raises :class:`_RefusedError` with what was wrong."""
+    length_header = environ.get("CONTENT_LENGTH") or ""
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    try:
+        length = int(length_header) if length_header else -1
+    except ValueError:
+        raise _RefusedError(400, f"invalid Content-Length {length_header[:40]!r}") from None
+    stream = environ["wsgi.input"]
+    if length > limit:
+        # Known too large from the header alone: nothing is kept, the body is only drained.
+        _drain(stream, length if length <= DRAIN_LIMIT_BYTES else 0, environ.get("gunicorn.socket"))
+        refused = too_large(f"{length} bytes (Content-Length)")
+        raise _RefusedError(refused.status, refused.message)
+    try:
+        if length >= 0:
+            body: bytes = stream.read(length) if length else b""
+        else:
+            body = stream.read(limit + 1) if chunked else b""
+    except Exception as err:  # a client that breaks the framing is a client error, not a server fault
+        raise _RefusedError(400, f"could not read the request body: {type(err).__name__}") from None
+    if length >= 0 and len(body) < length:
+        raise _RefusedError(400, f"the body ended after {len(body)} of {length} bytes (Content-Length)")
+    if len(body) > limit:  # chunked, and past the limit
+        _drain(stream, DRAIN_LIMIT_BYTES - len(body), environ.get("gunicorn.socket"))
+        refused = too_large(f"over {limit} bytes")
+        raise _RefusedError(refused.status, refused.message)
+    return body
+
+
+def make_app(
+    model: LoadedModel, *, fault_rate: float = 0.0, batch: BatchSettings | None = None, workers: int = 1
+) -> WSGIApp:
+    """The WSGI callable serving ``model``.
+
+    ``fault_rate`` > 0 injects 500s (``inference.fault_injection``); ``batch`` switches batch mode on
+    (``inference.batch``); ``workers`` is the server's process count, reported by ``/execution-parameters``.
+    """
     ping_body = json.dumps({"status": "ok", "model_version": model.version}).encode()
     faults = FaultInjector(fault_rate) if fault_rate > 0 else None
+    batch = batch or BatchSettings()
+    parameters_body = json.dumps(batch.execution_parameters(workers)).encode()
 
     def app(environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -116,47 +183,47 @@ def make_app(model: LoadedModel, *, fault_rate: float = 0.0) -> WSGIApp:
             )
         if path == "/ping":
             return _answer(start_response, 200, b"" if method == "HEAD" else ping_body)
+        if path == "/execution-parameters":
+            return _answer(start_response, 200, parameters_body)
+        if batch.enabled and wants_csv_lines(environ.get("HTTP_ACCEPT")):
+            return _csv_lines(environ, start_response)
         return _invocations(environ, start_response)
 
-    def _invocations(environ: WSGIEnviron, start_response: StartResponse) -> list[bytes]:
-        length_header = environ.get("CONTENT_LENGTH") or ""
-        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-        try:
-            length = int(length_header) if length_header else -1
-        except ValueError:
-            return _error(start_response, 400, f"invalid Content-Length {length_header[:40]!r}")
-        stream = environ["wsgi.input"]
-        if length > MAX_PAYLOAD_BYTES:
-            # Known too large from the header alone: nothing is kept, the body is only drained.
-            _drain(stream, length if length <= DRAIN_LIMIT_BYTES else 0, environ.get("gunicorn.socket"))
-            too_large = payload_too_large(f"{length} bytes (Content-Length)")
-            return _error(start_response, too_large.status, too_large.message)
-        try:
-            if length >= 0:
-                body = stream.read(length) if length else b""
-            else:
-                body = stream.read(MAX_PAYLOAD_BYTES + 1) if chunked else b""
-        except Exception as err:  # a client that breaks the framing is a client error, not a server fault
-            return _error(start_response, 400, f"could not read the request body: {type(err).__name__}")
-        if length >= 0 and len(body) < length:
-            return _error(start_response, 400, f"the body ended after {len(body)} of {length} bytes (Content-Length)")
-        if len(body) > MAX_PAYLOAD_BYTES:  # chunked, and past the limit
-            _drain(stream, DRAIN_LIMIT_BYTES - len(body), environ.get("gunicorn.socket"))
-            too_large = payload_too_large(f"over {MAX_PAYLOAD_BYTES} bytes")
-            return _error(start_response, too_large.status, too_large.message)
-        try:
-            rows = parse_payload(body, environ.get("CONTENT_TYPE"))
-        except PayloadError as err:
-            return _error(start_response, err.status, err.message)
+    def _scored(start_response: StartResponse, score: Callable[[], bytes], content_type: str) -> list[bytes]:
         injected = faults.next_failure() if faults is not None else None
         if injected is not None:
             return _error(start_response, 500, injected)
         try:
-            answer = predictions_body(model, rows)
+            answer = score()
         except Exception:
             log.exception("scoring failed")
             return _error(start_response, 500, "internal error while scoring; the request was valid")
-        return _answer(start_response, 200, answer)
+        return _answer(start_response, 200, answer, content_type=content_type)
+
+    def _invocations(environ: WSGIEnviron, start_response: StartResponse) -> list[bytes]:
+        try:
+            body = _read_body(environ, MAX_PAYLOAD_BYTES, payload_too_large)
+            rows = parse_payload(body, environ.get("CONTENT_TYPE"))
+        except (_RefusedError, PayloadError) as err:
+            return _error(start_response, err.status, err.message)
+        return _scored(start_response, lambda: predictions_body(model, rows), _JSON)
+
+    def _csv_lines(environ: WSGIEnviron, start_response: StartResponse) -> list[bytes]:
+        """Batch mode, CSV in and out: one answer line per input line (``inference.batch``)."""
+        kind = media_type(environ.get("CONTENT_TYPE"))
+        if kind != CSV_CONTENT_TYPE:
+            return _error(
+                start_response,
+                415,
+                f"unsupported content type {kind or 'none'!r} for Accept: text/csv; in batch mode send text/csv rows",
+            )
+        try:
+            body = _read_body(environ, batch.max_payload_bytes, batch.too_large)
+        except _RefusedError as err:
+            return _error(start_response, err.status, err.message)
+        if not body.strip():
+            return _error(start_response, 400, "the body is empty; send at least one row of features")
+        return _scored(start_response, lambda: answer_csv_lines(model, body), _CSV)
 
     return app
 

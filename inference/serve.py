@@ -14,7 +14,11 @@
   including gunicorn's own for a request it cannot parse, is JSON (``inference.workers``);
 * ``SIGTERM`` stops it gracefully: in-flight requests finish, then it exits 0;
 * ``INFERENCE_FAULT_5XX_RATE`` (off unless set) answers a share of ``/invocations`` with 500,
-  for offline scenario testing only (``inference.fault_injection``).
+  for offline scenario testing only (``inference.fault_injection``);
+* as a batch transform container (``SAGEMAKER_BATCH=true``, ``inference.batch``): answers
+  ``GET /execution-parameters``, answers CSV line by line, bounds a request by
+  ``SAGEMAKER_MAX_PAYLOAD_IN_MB`` and runs ``SAGEMAKER_MAX_CONCURRENT_TRANSFORMS`` workers
+  (one request per worker process) when it is set.
 
 Why gunicorn with a bare WSGI app (measured in ``docs/benchmarks.md``): the
 work per request is tiny once the trees are compiled (``inference.model``), so
@@ -33,11 +37,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from inference import fault_injection
 from inference.app import WSGIApp, configure_logging, make_app
+from inference.batch import BatchSettings
 from inference.model import LoadedModel, ModelLoadError, load_model
 from inference.workers import WORKER_CLASSES
 
@@ -56,6 +61,8 @@ class ServerSettings:
     model_version: str | None = None
     #: ``INFERENCE_FAULT_5XX_RATE``: the share of /invocations answered 500 (offline scenario testing only).
     fault_5xx_rate: float = 0.0
+    #: Batch transform mode and its bounds (``SAGEMAKER_BATCH``, ``inference.batch``).
+    batch: BatchSettings = field(default_factory=BatchSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
@@ -76,26 +83,31 @@ class ServerSettings:
         worker_class = env.get("SERVE_WORKER_CLASS", "gthread").strip() or "gthread"
         if worker_class not in ("gthread", "sync"):
             raise ValueError(f"SERVE_WORKER_CLASS must be 'gthread' or 'sync', got {worker_class!r}")
+        batch = BatchSettings.from_env(env)
+        workers = integer("SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1, 1)
         return cls(
             model_dir=env.get("SM_MODEL_DIR") or "/opt/ml/model",
             host=env.get("SERVE_HOST") or "0.0.0.0",
             port=integer("SAGEMAKER_BIND_TO_PORT", 8080, 1),
-            workers=integer("SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1, 1),
+            # A transform job keeps SAGEMAKER_MAX_CONCURRENT_TRANSFORMS requests open: one worker process each.
+            workers=(batch.max_concurrent_transforms or workers) if batch.enabled else workers,
             threads=integer("SERVE_THREADS", 4, 1),
             worker_class=worker_class,
             timeout=integer("SAGEMAKER_MODEL_SERVER_TIMEOUT", 60, 1),
             model_version=env.get("MODEL_VERSION", "").strip() or None,
             fault_5xx_rate=fault_injection.parse_rate(env.get(fault_injection.VARIABLE)),
+            batch=batch,
         )
 
 
 def _gunicorn_options(settings: ServerSettings, model: LoadedModel) -> dict[str, Any]:
     def when_ready(_server: Any) -> None:
         faults = f", {fault_injection.VARIABLE}={settings.fault_5xx_rate:g}" if settings.fault_5xx_rate else ""
+        batch = f", batch mode, MaxPayloadInMB={settings.batch.max_payload_mb}" if settings.batch.enabled else ""
         print(
             f"inference server listening on http://{settings.host}:{settings.port} "
             f"({settings.workers} workers, model {model.version}, "
-            f"{'compiled trees' if model.compiled else 'sklearn predict_proba'}{faults})",
+            f"{'compiled trees' if model.compiled else 'sklearn predict_proba'}{faults}{batch})",
             flush=True,
         )
 
@@ -144,7 +156,8 @@ def main(env: Mapping[str, str] | None = None) -> int:
     except (ValueError, ModelLoadError) as err:
         print(f"inference server cannot start: {err}", file=sys.stderr, flush=True)
         return 2
-    run(settings, make_app(model, fault_rate=settings.fault_5xx_rate), model)
+    app = make_app(model, fault_rate=settings.fault_5xx_rate, batch=settings.batch, workers=settings.workers)
+    run(settings, app, model)
     return 0
 
 

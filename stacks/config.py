@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from stacks.monitoring_config import Batch, DataCapture, Drift
 from stacks.regions import SUPPORTED_REGIONS
 from stacks.rollout_config import Autoscaling, EndpointAlarmSettings, Rollout, check_rollout
 
@@ -87,6 +88,10 @@ class EnvironmentConfig(BaseModel):
     endpoint_alarms: EndpointAlarmSettings = Field(default_factory=EndpointAlarmSettings)
     #: Target tracking on invocations per instance; null leaves the instance count fixed.
     autoscaling: Autoscaling | None = Field(default_factory=Autoscaling)
+    #: What the endpoint captures, how the drift job judges it, and how batches are scored.
+    data_capture: DataCapture = Field(default_factory=DataCapture)
+    drift: Drift = Field(default_factory=Drift)
+    batch: Batch = Field(default_factory=Batch)
     #: A SageMaker managed MLflow tracking server for this environment (bills by the hour while it exists).
     mlflow_tracking_server: bool = False
     notification_emails: tuple[str, ...] = ()
@@ -187,6 +192,11 @@ class EnvironmentConfig(BaseModel):
         if self.endpoint_alarms.max_4xx_rate is not None:
             names["4xx"] = f"{self.endpoint_name}-4xx-rate"
         return names
+
+    @property
+    def drift_metrics_namespace(self) -> str:
+        """The CloudWatch namespace the drift job publishes its per-feature metrics in."""
+        return "FraudPipeline/Drift"
 
     @property
     def is_production(self) -> bool:

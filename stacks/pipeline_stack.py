@@ -9,6 +9,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.components.base_image import resolve_base_image
+from stacks.components.dashboard import PipelineDashboard
 from stacks.components.endpoint_alarms import EndpointAlarms
 from stacks.components.image_builds import ImageBuild
 from stacks.components.log_retention import retention
@@ -21,7 +22,9 @@ from stacks.components.sagemaker_role import SageMakerExecutionRole
 from stacks.components.source_bundle import INFERENCE_IMAGE_PATHS, TRAINING_IMAGE_PATHS
 from stacks.config import EnvironmentConfig
 from stacks.storage_stack import StorageStack
+from stacks.workflows.batch import BatchWorkflow
 from stacks.workflows.deployment import DeploymentWorkflow
+from stacks.workflows.drift import DriftWorkflow
 from stacks.workflows.retraining import RetrainingWorkflow
 
 
@@ -171,6 +174,8 @@ class PipelineStack(Stack):
             sagemaker_role=sagemaker.role,
             alert_topic=storage.topic,
             name_prefix=name_prefix,
+            capture_bucket=storage.artifacts_bucket,
+            capture_key=storage.key,
         )
         # On deletion, CloudFormation deletes the state machines (their executions stop at their next
         # transition) before the teardown deletes what they created.
@@ -183,6 +188,52 @@ class PipelineStack(Stack):
             data_bucket=storage.data_bucket,
             schedule=config.schedule,
         )
+        # -- Drift (issue 11): the scheduled drift job; drift starts a rate-limited retraining run. --
+        self.drift = DriftWorkflow(
+            self,
+            "Drift",
+            config=config,
+            notify=notify.function,
+            retraining=self.workflow.state_machine,
+            sagemaker_role=sagemaker.role,
+            artifacts_bucket=storage.artifacts_bucket,
+            data_bucket=storage.data_bucket,
+            key=storage.key,
+            alert_topic=storage.topic,
+            training_repository=storage.training_repository,
+            training_source_hash=builds["training"].source_hash,
+            name_prefix=name_prefix,
+        )
+        # Deleted before the teardown too: a drift run left going could start a retraining run.
+        self.drift.state_machine.node.add_dependency(cleanup.resource)
+        CfnOutput(
+            self,
+            "DriftStateMachineArn",
+            value=self.drift.state_machine.state_machine_arn,
+            description="The drift check (scheduled where configured); start it by hand here",
+        )
+        # -- end Drift --
+        # -- Batch (issue 11): batch/incoming/<name>/_SUCCESS → batch transform with the latest Approved version. --
+        self.batch = BatchWorkflow(
+            self,
+            "Batch",
+            config=config,
+            notify=notify.function,
+            sagemaker_role=sagemaker.role,
+            data_bucket=storage.data_bucket,
+            key=storage.key,
+            alert_topic=storage.topic,
+            name_prefix=name_prefix,
+        )
+        # Deleted before the teardown, like the others: no batch run starts once the stack is going.
+        self.batch.state_machine.node.add_dependency(cleanup.resource)
+        CfnOutput(
+            self,
+            "BatchStateMachineArn",
+            value=self.batch.state_machine.state_machine_arn,
+            description="Scores batches uploaded under batch/incoming/<name>/ (started by their _SUCCESS marker)",
+        )
+        # -- end Batch --
 
         # Grants: each function gets exactly what its code calls.
         for fn in (initiate, notify):
@@ -209,6 +260,23 @@ class PipelineStack(Stack):
         self.cleanup = cleanup
         self.builds = builds
         self.settings = settings
+        # The environment's dashboard. Here, not in the Inference stack, so that it needs no cross-stack
+        # reference: the state machines and alarms are in this stack, the endpoint and API go by name.
+        self.dashboard = PipelineDashboard(
+            self,
+            "Dashboard",
+            config=config,
+            state_machines=[
+                ("Retraining", self.workflow.state_machine),
+                ("Deployment", self.deployment.state_machine),
+                ("Batch", self.batch.state_machine),
+                ("Drift", self.drift.state_machine),
+            ],
+            endpoint_name=config.endpoint_name,
+            api_name=config.api_name,
+            alarms=endpoint_alarms.alarms,
+        )
+        CfnOutput(self, "DashboardUrl", value=self.dashboard.url, description="The environment's CloudWatch dashboard")
         self._outputs(config, storage)
 
     def _grant_resolve(self, resolve: PythonFunction, config: EnvironmentConfig, name_prefix: str) -> None:

@@ -117,6 +117,18 @@ REVIEWED: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "The versions of this environment's model package group: a version's number is only known once "
             "it is registered",
         ),
+        (
+            r"^Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
+            r"processing-job/fraud-[a-z0-9]+-drift-\*$",
+            "The drift jobs, one per drift run, named fraud-<env>-drift-<start time>: access is scoped to this "
+            "environment's drift-job prefix",
+        ),
+        (
+            r"^Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
+            r"(model|transform-job)/fraud-[a-z0-9]+-batch-\*$",
+            "The batch state machine's model and transform job, named fraud-<env>-batch-<batch>-<start time>-<id> "
+            "per run: access is scoped to this environment's batch prefix",
+        ),
     )
 )
 

@@ -14,6 +14,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from stacks.components.data_capture import expire_captures
 from stacks.components.secure_bucket import SecureBucket
 from stacks.config import EnvironmentConfig
 
@@ -68,6 +69,8 @@ class StorageStack(Stack):
         self.artifacts_bucket = SecureBucket(
             self, "Artifacts", key=self.key, access_logs=self.access_logs, removal_policy=removal
         ).bucket
+        # The endpoint's captured requests and answers (production data) are kept only as long as configured.
+        expire_captures(self.artifacts_bucket, retention_days=config.data_capture.retention_days)
 
         self.training_repository = self._repository("TrainingImages", removal)
         self.inference_repository = self._repository("InferenceImages", removal)

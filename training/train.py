@@ -19,7 +19,8 @@
 
 It writes, into ``SM_MODEL_DIR`` (else ``/opt/ml/model``): ``model.joblib``,
 ``model.json`` (version, feature names, threshold, library versions, MLflow run id
-or null) and a copy of ``evaluation.json``; into ``SM_OUTPUT_DATA_DIR`` (else
+or null), ``baseline.json`` (the drift job's reference, see ``training.baseline``) and a copy
+of ``evaluation.json``; into ``SM_OUTPUT_DATA_DIR`` (else
 ``/opt/ml/output/data``): ``evaluation.json`` (with the MLflow status); and to stdout
 the metric lines of ``training.metrics_contract``. On any error it writes a short reason to
 ``failure`` in ``SM_OUTPUT_DIR`` (else ``/opt/ml/output``) — SageMaker shows it
@@ -44,6 +45,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from training.baseline import build_baseline, write_baseline
 from training.channels import InputError, read_channel
 from training.feature_schema import FEATURE_NAMES, LABEL, MODEL_FILE, MODEL_METADATA_FILE
 from training.hyperparameters import HyperparameterError, Hyperparameters, parse_hyperparameters
@@ -232,6 +234,8 @@ def run(env: Mapping[str, str]) -> dict[str, Any]:
         "mlflow_run_id": tracking.get("run_id"),
     }
     _write_json(paths.model_dir / MODEL_METADATA_FILE, metadata)
+    # The drift job's reference: the training features and the validation probabilities.
+    write_baseline(paths.model_dir, build_baseline(X_train, proba, seed=hps.random_state))
 
     evaluation = {
         "metrics": metrics,

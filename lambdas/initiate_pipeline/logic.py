@@ -94,6 +94,7 @@ def initiate(
         names=resource_names(event, settings),
         output_uri=f"s3://{settings.artifacts_bucket}/training-output/",
         evaluation_uri=f"s3://{settings.artifacts_bucket}/evaluations/{run_id}/",
+        drift_report=event.input.drift_report if event.input.trigger == "drift" else None,
     )
     ahead = runs_ahead(clients.sfn, execution)
     if ahead:

@@ -13,6 +13,8 @@ def trigger_line(event: InitiateEvent) -> str:
     run_input = event.input
     if run_input.trigger == "s3" and run_input.object_key:
         return f"s3 (new object s3://{run_input.bucket or '?'}/{run_input.object_key})"
+    if run_input.trigger == "drift":
+        return f"drift (report {run_input.drift_report or 'not given'})"
     return run_input.trigger
 
 

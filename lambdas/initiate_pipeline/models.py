@@ -37,11 +37,15 @@ class ExecutionInput(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    trigger: Literal["schedule", "s3", "manual"]
+    #: ``drift``: the drift state machine found drift in production; the run takes the newest complete
+    #: dataset, like a scheduled one, and carries the drift report it was started for.
+    trigger: Literal["schedule", "s3", "manual", "drift"]
     reason: str = ""
     bucket: str | None = None
     #: The real S3 key; see :meth:`_decode_event_key`.
     object_key: str | None = None
+    #: ``s3://.../drift_report.json`` of a drift-triggered run.
+    drift_report: str | None = None
     run: PreviousAttempt | None = None
 
     @model_validator(mode="after")
@@ -191,3 +195,5 @@ class InitiateResult(BaseModel):
     output_uri: str
     #: Where the evaluation job writes this run's report (``evaluation.json``).
     evaluation_uri: str
+    #: The drift report a drift-triggered run was started for; null for the other triggers.
+    drift_report: str | None = None

@@ -15,7 +15,9 @@ from typing import Any
 from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
 
 from lambdas.common.sns import execution_console_url, publish, safe_subject
+from lambdas.notify.batch_messages import batch_notification
 from lambdas.notify.deployment_messages import deployed_notification, rolled_back_notification, skipped_notification
+from lambdas.notify.drift_messages import drift_notification
 from lambdas.notify.models import ErrorInfo, Metric, Notification, NotifyEvent, NotifySettings, PipelineState
 from lambdas.notify.registry_messages import registered_notification
 from lambdas.notify.text import run_value as _run_value
@@ -219,6 +221,10 @@ def build_notification(event: NotifyEvent, environment: str) -> Notification:
         return skipped_notification(event, environment)
     if event.kind == "rolled_back":
         return rolled_back_notification(event, environment)
+    if event.kind == "drift":
+        return drift_notification(event, environment)
+    if event.kind == "batch_scored":
+        return batch_notification(event, environment)
     return failure_notification(event, environment)
 
 

@@ -195,11 +195,18 @@ class PipelineState(_Loose):
     #: Deployment: how the version went live, and (``rollback``) why SageMaker put the old one back.
     update: RolloutInfo | None = None
     rollback: RollbackState | None = None
+    #: Drift state machine: what the drift job found and what was done about it (``drift_messages``).
+    drift: dict[str, Any] | None = None
+    #: Batch state machine: the transform job and its output (``batch_messages``).
+    batch: dict[str, Any] | None = None
 
 
 #: ``success`` / ``failure``: a retraining run's end; ``registered``: a new model package version;
-#: ``deployed`` / ``deployment_skipped`` / ``rolled_back``: the deployment state machine's outcome.
-NotificationKind = Literal["success", "failure", "registered", "deployed", "deployment_skipped", "rolled_back"]
+#: ``deployed`` / ``deployment_skipped`` / ``rolled_back``: the deployment state machine's outcome;
+#: ``drift``: the drift job's finding; ``batch_scored``: a batch transform's output.
+NotificationKind = Literal[
+    "success", "failure", "registered", "deployed", "deployment_skipped", "rolled_back", "drift", "batch_scored"
+]
 
 
 class NotifyEvent(BaseModel):

@@ -42,6 +42,15 @@ class Rule:
     targets: list[dict[str, Any]]
 
 
+#: Each of the app's state machines by kind: the start of its logical id (its construct path).
+MACHINE_LOGICAL_PREFIXES = {
+    "retraining": "WorkflowStateMachine",
+    "deployment": "DeploymentStateMachine",
+    "batch": "BatchStateMachine",
+    "drift": "DriftStateMachine",
+}
+
+
 @dataclass
 class Deployment:
     """What offline mode needs to know about the resources it created."""
@@ -68,9 +77,19 @@ class Deployment:
         names = ", ".join(m.name for m in self.state_machines) or "none"
         raise ProvisionError(f"no rule on {source} events starts a state machine (state machines: {names})")
 
+    def machine(self, kind: str) -> StateMachine:
+        """The state machine of ``kind`` (``retraining``, ``deployment``, ``batch``, ``drift``)."""
+        prefix = MACHINE_LOGICAL_PREFIXES[kind]
+        for machine in self.state_machines:
+            if machine.logical_id.startswith(prefix):
+                return machine
+        names = ", ".join(m.logical_id for m in self.state_machines) or "none"
+        raise ProvisionError(f"no {kind} state machine (logical id {prefix}*) among: {names}")
+
     def state_machine(self) -> StateMachine:
-        """The retraining state machine: the one a complete dataset starts."""
-        return self.started_by("aws.s3")
+        """The retraining state machine: the one a complete dataset under ``incoming/`` starts (the batch
+        state machine is started by S3 events too, so the rule alone does not tell them apart)."""
+        return self.machine("retraining")
 
     def deployment_state_machine(self) -> StateMachine:
         """The deployment state machine: the one the registry's approval events start."""

@@ -8,6 +8,13 @@
   (moto drops them);
 * ``stop_processing_job``: an InProgress job goes to Stopping and the runner stops its
   container, then marks it Stopped (moto marked any job Stopped at once, even a finished one);
+* ``create_transform_job``: the job really runs (``offline.services.sagemaker_transform``); a
+  duplicate name is ResourceInUse, a model that does not exist and a MaxPayloadInMB (times
+  MaxConcurrentTransforms) over 100 MB a ValidationException, as AWS answers; moto's record
+  (``FakeTransformJob``, every request member) is kept for DescribeTransformJob and its status
+  driven by the runner;
+* ``stop_transform_job`` (moto has none): an InProgress job goes to Stopping, then Stopped once
+  the file in progress is done; a finished job cannot be stopped;
 * ``create_model``, ``create_endpoint_config``, ``create_endpoint``: duplicate names are
   rejected as AWS rejects them (moto accepts them); a new endpoint really deploys
   (``offline.services.sagemaker_hosting``);
@@ -34,7 +41,13 @@ from typing import Any
 
 from moto.core.responses import ActionResult, EmptyResult
 from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
-from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, FakeProcessingJob, FakeTrainingJob
+from moto.sagemaker.models import (
+    FakeEndpoint,
+    FakeEndpointConfig,
+    FakeProcessingJob,
+    FakeTrainingJob,
+    FakeTransformJob,
+)
 from moto.sagemaker.models import arn_formatter as sagemaker_arn
 from moto.sagemaker.responses import SageMakerResponse
 
@@ -52,6 +65,9 @@ from offline.services.sagemaker_deployment_config import request_errors as deplo
 from offline.services.sagemaker_processing import request_errors
 
 SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
+#: "The value of MaxPayloadInMB cannot be greater than 100 MB. If you specify the MaxConcurrentTransforms
+#: parameter, the value of (MaxConcurrentTransforms * MaxPayloadInMB) also cannot exceed 100 MB."
+MAX_TRANSFORM_PAYLOAD_MB = 100
 
 
 def install() -> None:
@@ -59,6 +75,8 @@ def install() -> None:
         ("create_training_job", _create_training_job),
         ("create_processing_job", _create_processing_job),
         ("stop_processing_job", _stop_processing_job),
+        ("create_transform_job", _create_transform_job),
+        ("stop_transform_job", _stop_transform_job),
         ("create_model", _create_model),
         ("create_endpoint_config", _create_endpoint_config),
         ("create_endpoint", _create_endpoint),
@@ -158,6 +176,63 @@ def _stop_processing_job(self: Any) -> Any:
             "only an InProgress job can be stopped."
         )
     active.processing.stop(job)
+    return EmptyResult()
+
+
+def _transform_runner(active: Services | None) -> Any:
+    """The running transform job runner (``Services.transform``), or None."""
+    return active.transform if active is not None else None
+
+
+def _create_transform_job(self: Any) -> Any:
+    shipped = _shipped("create_transform_job")
+    if shipped is not None:
+        return shipped(self)
+    runner = _transform_runner(current())
+    if runner is None:
+        raise NotImplementedError("offline mode's transform job runner is not running")
+    backend = self.sagemaker_backend
+    name = self._get_param("TransformJobName")
+    if name in backend.transform_jobs:
+        arn = FakeTransformJob.arn_formatter(name, backend.account_id, backend.region_name)
+        raise ResourceInUseException(
+            message="Transform job names must be unique within an AWS account and region, and a transform job "
+            f"with this name already exists ({arn})"
+        )
+    model_name = self._get_param("ModelName")
+    if model_name not in backend._models:
+        arn = sagemaker_arn("model", model_name, backend.account_id, backend.region_name)
+        raise ValidationError(message=f'Could not find model "{arn}".')
+    payload, concurrency = self._get_param("MaxPayloadInMB"), self._get_param("MaxConcurrentTransforms")
+    if (payload or 0) * max(1, concurrency or 1) > MAX_TRANSFORM_PAYLOAD_MB:
+        # API Reference, CreateTransformJob, MaxPayloadInMB (offline mode's wording).
+        raise ValidationError(
+            message=f"MaxPayloadInMB ({payload}) times MaxConcurrentTransforms ({concurrency}) must not exceed "
+            f"{MAX_TRANSFORM_PAYLOAD_MB} MB"
+        )
+    result = original(SageMakerResponse, "create_transform_job")(self)
+    job = backend.transform_jobs[name]
+    job.tags = job.tags or []  # ListTags on the job answers a list, as AWS does
+    runner.start(job)
+    return result
+
+
+def _stop_transform_job(self: Any) -> Any:
+    runner = _transform_runner(current())
+    if runner is None:
+        raise NotImplementedError("StopTransformJob is only available in offline mode")
+    backend = self.sagemaker_backend
+    name = self._get_param("TransformJobName")
+    job = backend.transform_jobs.get(name)
+    arn = FakeTransformJob.arn_formatter(name, backend.account_id, backend.region_name)
+    if job is None:
+        raise ValidationError(message=f"Could not find transform job '{arn}'.")
+    if job.transform_job_status in ("Completed", "Failed", "Stopped"):
+        raise ValidationError(
+            message=f"The transform job {arn} has already ended ({job.transform_job_status}); "
+            "only an InProgress job can be stopped."
+        )
+    runner.stop(job)
     return EmptyResult()
 
 

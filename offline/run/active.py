@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from offline.services.sagemaker_hosting import EndpointFleet
     from offline.services.sagemaker_processing import ProcessingJobRunner
     from offline.services.sagemaker_training import TrainingJobRunner
+    from offline.services.sagemaker_transform import TransformJobRunner
 
 
 @dataclass
@@ -38,6 +39,8 @@ class Services:
     alarms: AlarmActions | None = None
     #: SageMaker Processing jobs; None where a test runs the services without them.
     processing: ProcessingJobRunner | None = None
+    #: SageMaker batch transform jobs; None where a test runs the services without them.
+    transform: TransformJobRunner | None = None
     #: Simulated seconds per real second for deployment-guardrail bakes and alarm periods (60: a minute a second).
     time_scale: float = 60.0
 

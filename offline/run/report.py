@@ -92,6 +92,11 @@ def describe_local_aws(pipeline: LocalPipeline, log: Log) -> None:
                     if pipeline.tracking_url
                     else []
                 ),
+                f"drift reports (open the HTML in a browser: one plot per feature, training against live): "
+                f"{pipeline.workdir / 'processing-jobs'}/<drift job>/opt/ml/processing/output/drift_report.html "
+                f"(also in S3 under drift-reports/); start a drift check with",
+                f"  aws stepfunctions start-execution --state-machine-arn "
+                f'{pipeline.deployment.machine("drift").arn} --input \'{{"trigger": "manual"}}\'',
             ]
         )
     )
@@ -141,6 +146,8 @@ def final_summary(pipeline: LocalPipeline, last: RunResult | None, log: Log) -> 
         f"  evaluations:     {workdir / 'processing-jobs'}/<job>/ (evaluation.json: challenger vs champion)",
         f"  model registry:  python -m pipeline models list --env {environment_name(pipeline)} (exports above)",
         f"  endpoints:       {workdir / 'endpoints'}/<endpoint>/<config>/",
+        f"  drift reports:   {workdir / 'processing-jobs'}/<drift job>/opt/ml/processing/output/ (JSON, HTML)",
+        f"  batch transforms: {workdir / 'transform-jobs'}/<job>/ (data log, server output)",
         *(
             [f"  experiments:     MLflow at {pipeline.tracking_url} (runs kept in {workdir / 'mlflow'})"]
             if pipeline.tracking_url

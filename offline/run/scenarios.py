@@ -8,6 +8,7 @@ told. It prints what happened and one line per check; it holds when every check 
 * ``manual-approval`` (prod settings): the run ends PendingManualApproval; approving it deploys it.
 * ``rollback``: two approved versions deploy in turn; rejecting the live one redeploys the previous one.
 * ``canary`` and ``bad-canary`` (stage settings): see ``offline.run.rollout_scenarios``.
+* ``batch`` and ``drift`` (stage settings): see ``offline.run.loop_scenarios``.
 """
 
 from __future__ import annotations
@@ -228,13 +229,14 @@ def _gate_table(gate: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _rollout(name: str) -> Callable[[LocalPipeline, int, int, Log], Story]:
-    """The rollout stories live in ``rollout_scenarios`` (imported when played: it imports this module)."""
+def _rollout(name: str, module: str = "rollout_scenarios") -> Callable[[LocalPipeline, int, int, Log], Story]:
+    """The rollout and loop stories live in their own modules (imported when played: they import this one)."""
 
     def play(pipeline: LocalPipeline, rows: int, seed: int, log: Log) -> Story:
-        from offline.run import rollout_scenarios
+        import importlib
 
-        story: Story = getattr(rollout_scenarios, name)(pipeline, rows, seed, log)
+        stories = importlib.import_module(f"offline.run.{module}")
+        story: Story = getattr(stories, name)(pipeline, rows, seed, log)
         return story
 
     return play
@@ -250,6 +252,10 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "bad-canary", "stage", "version 2 fails requests; the alarm rolls the canary back", _rollout("bad_canary")
         ),
+        Scenario(
+            "batch", "dev", "a 100,000-row file is scored by batch transform", _rollout("batch", "loop_scenarios")
+        ),
+        Scenario("drift", "stage", "shifted live traffic; the drift job retrains", _rollout("drift", "loop_scenarios")),
     )
 }
 

@@ -42,6 +42,7 @@ from offline.run.progress import Log, Printer, Progress
 from offline.run.results import ExecutionResult, Prediction, Probe, RunResult
 from offline.services.alarm_evaluation import AlarmEvaluator
 from offline.services.api_gateway import local_api
+from offline.services.capture_router import CaptureRouter
 from offline.services.cloudwatch_alarms import AlarmActions
 from offline.services.codebuild import LocalCodeBuild
 from offline.services.endpoint_metrics import EndpointMetrics
@@ -54,6 +55,7 @@ from offline.services.sagemaker_hosting import EndpointFleet
 from offline.services.sagemaker_processing import ProcessingJobRunner
 from offline.services.sagemaker_runtime import runtime_proxy
 from offline.services.sagemaker_training import TrainingJobRunner
+from offline.services.sagemaker_transform import TransformJobRunner
 
 PROXY_HANDLER = "lambdas.inference_proxy.app.handler"
 EXECUTION_TIMEOUT_SECONDS = 600.0
@@ -137,7 +139,8 @@ class LocalPipeline:
         stack = self.assembly.stacks[0]
         self.workdir.mkdir(parents=True, exist_ok=True)
         # What a previous local AWS left (its jobs, builds, endpoints) means nothing to this one.
-        for leftover in ("builds", "training-jobs", "processing-jobs", "endpoints", "datasets", "logs"):
+        leftovers = ("builds", "training-jobs", "processing-jobs", "transform-jobs", "endpoints", "datasets", "logs")
+        for leftover in leftovers:
             shutil.rmtree(self.workdir / leftover, ignore_errors=True)
         # MLflow takes seconds to start: it comes up while moto starts and the stacks deploy.
         tracking = self._exit.enter_context(start_tracking_server(self.workdir)) if self._tracking else None
@@ -164,6 +167,9 @@ class LocalPipeline:
             aws=self.aws, workdir=self.workdir, faults=self.faults, log=self.log, iam=self.iam
         )
         self.processing = ProcessingJobRunner(aws=self.aws, workdir=self.workdir, faults=self.faults, iam=self.iam)
+        self.transform = TransformJobRunner(
+            aws=self.aws, workdir=self.workdir, faults=self.faults, iam=self.iam, describe_model=backend.describe_model
+        )
         self.metrics = EndpointMetrics(account=self.aws.account, region=self.aws.region, log=self.log)
         self._exit.callback(self.metrics.close)
         self.evaluator = AlarmEvaluator(
@@ -181,6 +187,13 @@ class LocalPipeline:
             time_scale=self.time_scale,
         )
         self.alarms = AlarmActions(iam=self.iam, publish=self._publish_as_cloudwatch, log=self.log)
+        #: Data capture of the endpoints' answered requests, written to the local S3 as SageMaker writes it.
+        self.capture = CaptureRouter(
+            iam=self.iam,
+            describe_config=backend.describe_endpoint_config,
+            describe_model=backend.describe_model,
+            log=self.log,
+        )
         self._exit.callback(self._stop_children)
         activate(
             Services(
@@ -194,10 +207,13 @@ class LocalPipeline:
                 iam=self.iam,
                 alarms=self.alarms,
                 processing=self.processing,
+                transform=self.transform,
                 time_scale=self.time_scale,
             )
         )
         self._exit.callback(activate, None)
+        # Written out once the runtime has stopped and while the local services still authorize the writes.
+        self._exit.callback(self.capture.close)
         runtime: Server = runtime_proxy(
             self.fleet.route,
             account=self.aws.account,
@@ -205,6 +221,7 @@ class LocalPipeline:
             port=ports().runtime,
             authorize=self._authorize_invoke,
             on_invocation=self.metrics.record,
+            on_exchange=self.capture.on_exchange,
         )
         self._exit.callback(runtime.stop)
         self.runtime_url: str = runtime.url
@@ -269,19 +286,21 @@ class LocalPipeline:
     def _stop_children(self) -> None:
         self.training.wait_idle(timeout=5)
         self.processing.wait_idle(timeout=5)
+        self.transform.wait_idle(timeout=5)
         self.fleet.stop_all()
         processes.stop_all()
 
     # --- runs ----------------------------------------------------------------------------
 
     def data_location(self) -> tuple[str, str, str]:
-        """(bucket, prefix, marker) of the S3 trigger rule, read from its EventPattern.
+        """(bucket, prefix, marker) of the S3 rule that starts retraining, read from its EventPattern.
 
         The rule matches ``<prefix>*/<marker>`` (a ``wildcard`` filter on the object key).
         """
         for rule in self.deployment.rules:
             pattern = rule.event_pattern or {}
-            if "aws.s3" in pattern.get("source", []):
+            retrains = any(t.get("Arn") == self.state_machine.arn for t in rule.targets)
+            if retrains and "aws.s3" in pattern.get("source", []):
                 detail = pattern.get("detail", {})
                 bucket = detail.get("bucket", {}).get("name", [None])[0]
                 keys = detail.get("object", {}).get("key", [])

@@ -17,8 +17,8 @@ from stacks.config import ConfigError
 #: Fewer rows leave the validation split (15 %) with too few frauds (about 2 %) to evaluate a model.
 MIN_ROWS = 1000
 
-#: Task states of the normal path, in the order a run meets them: the retraining state machine,
-#: then the deployment state machine its registered version starts.
+#: Task states of the normal path, as the synthesized definition lists them: the retraining state
+#: machine, the drift and batch state machines, then the deployment state machine.
 NORMAL_PATH_STATES = (
     "Initiate",
     "BuildTrainingImage",
@@ -30,6 +30,19 @@ NORMAL_PATH_STATES = (
     "Gate",
     "Register",
     "NotifyRegistered",
+    "PrepareDrift",
+    "NotifyDrift",
+    "DriftJob",
+    "DecideDrift",
+    "PrepareBatch",
+    "FindBatchVersion",
+    "DescribeBatchVersion",
+    "CreateBatchModel",
+    "Transform",
+    "SummarizeBatch",
+    "NotifyBatch",
+    "DeleteBatchModelAfterFailure",
+    "DeleteBatchModel",
     "ResolveVersion",
     "CreateModel",
     "NotifySkipped",

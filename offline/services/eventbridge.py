@@ -88,6 +88,23 @@ def s3_object_created_event(created: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def scheduled_event(rule: Rule) -> dict[str, Any]:
+    """The event a schedule rule sends its targets when its time comes (EventBridge User Guide,
+    "Creating a rule that runs on a schedule": ``aws.events``, detail-type "Scheduled Event")."""
+    _arn, _partition, _service, region, account, _resource = rule.arn.split(":", 5)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [rule.arn],
+        "detail": {},
+    }
+
+
 def event_subject(event: dict[str, Any]) -> str:
     """What an event is about, for the run's report: an S3 object's key, else the event's first resource."""
     detail = event.get("detail") or {}
@@ -151,6 +168,29 @@ class EventBridge:
             finally:
                 with self._pending_lock:
                     self._pending -= 1
+
+    def fire_schedule(self, target_arn: str) -> list[Delivery]:
+        """Do now what the schedule rules targeting ``target_arn`` do when their time comes.
+
+        Offline mode keeps no clock for ``rate(...)`` and ``cron(...)``: a scenario fires a schedule
+        when its story needs it. The target starts as on a real schedule: its own input, its role.
+        """
+        started: list[Delivery] = []
+        for rule in self._rules:
+            if not rule.enabled or not rule.schedule:
+                continue
+            for target in rule.targets:
+                if target.get("Arn") != target_arn:
+                    continue
+                event = scheduled_event(rule)
+                payload = transform_input(target, event, rule_arn=rule.arn, rule_name=rule.name)
+                execution_arn = self._start_execution(rule, target, payload)
+                delivery = Delivery(rule.name, execution_arn, f"schedule {rule.schedule}", payload)
+                self.deliveries.append(delivery)
+                started.append(delivery)
+        if not started:
+            raise LookupError(f"no enabled schedule rule targets {target_arn}")
+        return started
 
     def deliver(self, event: dict[str, Any]) -> list[Delivery]:
         """Start an execution for each state machine target of each rule matching ``event``."""

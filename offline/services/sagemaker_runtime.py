@@ -41,6 +41,21 @@ MAX_BODY_BYTES = 6 * 1024 * 1024
 
 
 @dataclass(frozen=True)
+class Exchange:
+    """One request a container answered with success, as data capture sees it."""
+
+    endpoint: str
+    variant: str
+    config_name: str
+    request: bytes
+    request_type: str
+    response: bytes
+    response_type: str
+    at: float
+    inference_id: str | None = None
+
+
+@dataclass(frozen=True)
 class _Answer:
     """What the container answered: its status, body and content type; status 500 and no body if it did not."""
 
@@ -58,12 +73,14 @@ def runtime_proxy(
     port: int = 0,
     authorize: Callable[[Mapping[str, str], str], str | None] | None = None,
     on_invocation: Callable[[Invocation], None] | None = None,
+    on_exchange: Callable[[Exchange], None] | None = None,
 ) -> Server:
     """Start the local SageMaker Runtime; ``route(endpoint)`` picks the server for each request.
 
     ``route`` answers a :class:`RouteTarget` (or only a base URL, for the ``AllTraffic`` variant).
     ``authorize(headers, endpoint)`` returns None to allow the call, else AWS's refusal message.
-    ``on_invocation`` is called once per forwarded request (the endpoint metrics).
+    ``on_invocation`` is called once per forwarded request (the endpoint metrics); ``on_exchange``
+    once per request answered 2xx, with both bodies (data capture), after the answer is sent.
     """
 
     class Handler(QuietHandler):
@@ -118,6 +135,20 @@ def runtime_proxy(
                     )
             finally:
                 self._reply(name, target, answer)
+            if on_exchange is not None and answer.answered and answer.status < 300:
+                on_exchange(
+                    Exchange(
+                        endpoint=name,
+                        variant=target.variant,
+                        config_name=target.config_name,
+                        request=body,
+                        request_type=headers["Content-Type"],
+                        response=answer.body,
+                        response_type=answer.content_type,
+                        at=at,
+                        inference_id=self.headers.get("X-Amzn-SageMaker-Inference-Id"),
+                    )
+                )
 
         def _reply(self, name: str, target: RouteTarget, answer: _Answer) -> None:
             if not answer.answered:

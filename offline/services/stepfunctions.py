@@ -6,11 +6,11 @@ integration (``state_task_service_glue.py``): ``_eval_service_task`` makes the c
 ``_build_sync_resolver`` returns a function the engine polls until it returns a result or
 raises the task's failure.
 
-* SageMaker calls go to moto's SageMaker (patched by ``offline.moto_patches`` so training
-  and processing jobs and endpoints really run), signed as the state machine's role. For
-  ``createTrainingJob.sync`` and ``createProcessingJob.sync`` Step Functions tags the job
-  ``MANAGED_BY_AWS`` and reads its tags back, then polls DescribeTrainingJob /
-  DescribeProcessingJob and returns its response (the calls of
+* SageMaker calls go to moto's SageMaker (patched by ``offline.moto_patches`` so training,
+  processing and transform jobs and endpoints really run), signed as the state machine's role.
+  For ``createTrainingJob.sync``, ``createProcessingJob.sync`` and ``createTransformJob.sync``
+  Step Functions tags the job ``MANAGED_BY_AWS`` and reads its tags back, then polls
+  DescribeTrainingJob / DescribeProcessingJob / DescribeTransformJob and returns its response (the calls of
   ``offline.services.iam.integrations``). A failed or stopped job fails the task with
   ``States.TaskFailed`` and the Describe response (FailureReason included) as the cause; a
   rejected API call fails it with ``SageMaker.AmazonSageMakerException``, as AWS Step
@@ -61,6 +61,7 @@ MANAGED_TAG = {"Key": "MANAGED_BY_AWS", "Value": "STARTED_BY_STEP_FUNCTIONS"}
 _SYNC_JOBS = {
     "create_training_job": ("TrainingJobName", "describe_training_job", "TrainingJobStatus"),
     "create_processing_job": ("ProcessingJobName", "describe_processing_job", "ProcessingJobStatus"),
+    "create_transform_job": ("TransformJobName", "describe_transform_job", "TransformJobStatus"),
 }
 _JOB_RUNNING = {"InProgress", "Stopping"}
 
@@ -140,6 +141,8 @@ class SageMakerIntegration(_OfflineIntegration):
                 services().faults.arm("training", normalised_parameters["TrainingJobName"])
             elif action == "create_processing_job":
                 services().faults.arm("processing", normalised_parameters["ProcessingJobName"])
+            elif action == "create_transform_job":
+                services().faults.arm("transform", normalised_parameters["TransformJobName"])
             elif action in ("create_endpoint", "update_endpoint"):
                 services().faults.arm("endpoint", normalised_parameters["EndpointName"])
             else:
@@ -177,8 +180,8 @@ class SageMakerIntegration(_OfflineIntegration):
         action = self._get_boto_service_action()
         if action not in _SYNC_JOBS:
             raise RuntimeError(
-                "offline mode supports .sync for sagemaker:createTrainingJob and sagemaker:createProcessingJob "
-                f"only, not {action}"
+                "offline mode supports .sync for sagemaker:createTrainingJob, sagemaker:createProcessingJob and "
+                f"sagemaker:createTransformJob only, not {action}"
             )
         name_parameter, describe, status_field = _SYNC_JOBS[action]
         name = normalised_parameters[name_parameter]

@@ -22,6 +22,7 @@ from offline.deploy.assembly import Assembly
 from offline.deploy.deployment import ProvisionError
 from offline.run.progress import silent
 from offline.run.session import LocalPipeline, RunResult
+from tests.e2e.loop_mutations import LOOP_SCENARIOS
 
 #: Enough rows that the run's model passes the quality gate (a rejected model deploys nothing).
 ROWS = 4000
@@ -74,12 +75,14 @@ def _documents(resource: dict[str, Any]) -> Iterator[tuple[list[dict[str, Any]],
 
 
 def state_machine_roles(assembly: Assembly) -> dict[str, str]:
-    """``{role logical id: "retraining state machine role" | "deployment state machine role"}``."""
+    """``{role logical id: "<retraining|deployment|batch|drift> state machine role"}``."""
     roles: dict[str, str] = {}
     for stack in assembly.stacks:
         for logical_id, resource in stack.resources.items():
             if resource["Type"] == "AWS::StepFunctions::StateMachine":
-                kind = "deployment" if logical_id.startswith("Deployment") else "retraining"
+                kind = next(
+                    (k.lower() for k in ("Deployment", "Batch", "Drift") if logical_id.startswith(k)), "retraining"
+                )
                 roles[str(resource["Properties"]["RoleArn"]["Fn::GetAtt"][0])] = f"{kind} state machine role"
     if not roles:
         raise LookupError("the app has no state machine")
@@ -149,6 +152,8 @@ def observe(assembly: Assembly, workdir: Path, *, scenario: str) -> Outcome:
             for number in range(1, runs):
                 if not result.failed:
                     result = pipeline.run(rows=ROWS, seed=SEED + number)
+            if scenario in LOOP_SCENARIOS and not result.failed:
+                return LOOP_SCENARIOS[scenario](pipeline)
             return _first_failure(pipeline, result, scenario)
     except ProvisionError as error:
         return Outcome("deploy", str(error))

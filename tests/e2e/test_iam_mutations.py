@@ -38,6 +38,8 @@ pytestmark = pytest.mark.slow
 MACHINE = "state machine role"
 RETRAINING = "retraining state machine role"
 DEPLOYMENT = "deployment state machine role"
+BATCH = "batch state machine role"
+DRIFT = "drift state machine role"
 BUILD = "Build(Training|Inference)Image"
 #: The job statements' tagging actions are needed by whichever job the statement is for.
 JOB = "(Train|Evaluate)"
@@ -106,18 +108,44 @@ EXPECTATIONS: tuple[tuple[str, str, str, str, str | None], ...] = (
     ("^TrainingImageBuildProjectRole", r"ecr:[\w*]+|s3:[\w*]+", BUILD, "run", None),
     # The project logs to its own group; CDK's default /aws/codebuild/<project> statement is unused.
     ("^TrainingImageBuildProjectRole", r"logs:CreateLogStream", BUILD, "run", "logs:CreateLogGroup"),
+    # Writing the batch output, the only write the role has on the data bucket (a statement that also reads,
+    # the artifacts bucket's, is needed first by training).
+    ("^SageMakerExecutionRole", r"s3:(Abort\*|PutObject\w*)", "Transform", "batch", None),
     ("^SageMakerExecutionRole", r"s3:[\w*]+|kms:[\w*]+|ecr:\w+", "Train", "run", None),
     # Deployment guardrails read the rollback alarms as the execution role: an update SageMaker cannot watch
     # is rolled back, and the deployment ends rolled back (a Fail state, not a failed task).
     ("^SageMakerExecutionRole", r"cloudwatch:DescribeAlarms", "execution", "second-run", None),
     ("^WorkflowStateMachineEventsRole", r"states:StartExecution", "trigger", "run", None),
     ("^DeploymentStateMachineEventsRole", r"states:StartExecution", "deployment trigger", "run", None),
+    # The batch state machine (scenario "batch": a first run deploys, then a batch file and its marker land).
+    (BATCH, r"lambda:InvokeFunction", "PrepareBatch", "batch", None),
+    (BATCH, r"events:(PutTargets|PutRule|DescribeRule)", "deploy", "batch", None),
+    (BATCH, r"sagemaker:describeModelPackage", "DescribeBatchVersion", "batch", None),
+    (BATCH, r"iam:PassRole|sagemaker:(CreateModel|deleteModel)", "CreateBatchModel", "batch", None),
+    (BATCH, r"sagemaker:(AddTags|ListTags|\w+TransformJob)", "Transform", "batch", None),
+    ("^BatchStateMachineEventsRole", r"states:StartExecution", "batch trigger", "batch", None),
+    ("^BatchSummarizeRole", r"s3:[\w*]+", "SummarizeBatch", "batch", None),
+    # The drift state machine (scenario "drift": shifted requests are captured, then a drift check runs).
+    (DRIFT, r"lambda:InvokeFunction", "PrepareDrift", "drift", None),
+    (DRIFT, r"events:(PutTargets|PutRule|DescribeRule)", "deploy", "drift", None),
+    (DRIFT, r"iam:PassRole|sagemaker:(AddTags|ListTags|\w+ProcessingJob)", "DriftJob", "drift", None),
+    ("^DriftPrepareRole", r"sagemaker:DescribeEndpoint", "PrepareDrift", "drift", None),
+    ("^DriftDecideRole", r"states:(ListExecutions|StartExecution)", "DecideDrift", "drift", None),
     ("topic policy", r"sns:Publish", "alarm", "alarm", None),
     ("key policy", r"kms:[\w*]+", "alarm", "alarm", None),
 )
 
 #: Statements of the state machine roles the sample leaves out, and why.
 NOT_SAMPLED: tuple[tuple[str, str, str], ...] = (
+    *(
+        (
+            machine,
+            r"sns:Publish|kms:[\w*]+",
+            "the fallback publish: offline can fail the notifier only together with the first Task of the app "
+            "(Initiate), whose identical statement of the retraining machine is sampled",
+        )
+        for machine in (BATCH, DRIFT)
+    ),
     (
         DEPLOYMENT,
         r"sns:Publish|kms:[\w*]+",
@@ -152,6 +180,15 @@ ORDER = (
     "execution",
     "notification",
     "predict",
+    "batch trigger",
+    "PrepareBatch",
+    "DescribeBatchVersion",
+    "CreateBatchModel",
+    "Transform",
+    "SummarizeBatch",
+    "PrepareDrift",
+    "DriftJob",
+    "DecideDrift",
     "NotifyFailureFallback",
     "alarm",
 )
@@ -222,6 +259,12 @@ def test_the_sample_covers_every_principal() -> None:
         "SageMakerExecutionRole",
         "WorkflowStateMachineEventsRole",
         "DeploymentStateMachineEventsRole",
+        BATCH,
+        DRIFT,
+        "BatchStateMachineEventsRole",
+        "BatchSummarizeRole",
+        "DriftPrepareRole",
+        "DriftDecideRole",
         "topic policy",
         "key policy",
     ):

@@ -90,3 +90,29 @@ def test_a_failing_canary_is_rolled_back_by_its_alarm_and_rejected(
     assert "alarm fraud-detector-stage-5xx-rate: OK → ALARM: Threshold Crossed" in out
     assert "[FraudPipeline stage] version 2 rolled back by alarm fraud-detector-stage-5xx-rate" in out
     assert "time to rollback:" in out
+
+
+def test_a_batch_file_is_scored_by_batch_transform_row_for_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _play("batch", tmp_path, capsys)
+    checks = _checks(out, "batch")
+    assert code == 0, "\n".join(checks)
+    assert len(checks) == 8
+    assert "batch scenario-batch scored: 100000 rows, 1 bad" in out
+    assert "99,999 of 99,999 rows match" in out
+    assert "line 5001: feature 'amount' must be a number" in out
+
+
+def test_drifted_traffic_is_reported_and_retrains_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _play("drift", tmp_path, capsys)
+    checks = _checks(out, "drift")
+    assert code == 0, "\n".join(checks)
+    assert len(checks) == 11
+    # The report names the shifted features, and the HTML report was written where the scenario says
+    assert "drift, retraining started: amount" in out
+    assert "HTML report (open it in a browser): " in out
+    html = tmp_path / "drift-reports" / "drift_report.html"
+    assert html.read_text().count("<svg") >= 9
+    # The second check within the cooldown starts nothing
+    assert "drift, retraining rate-limited" in out

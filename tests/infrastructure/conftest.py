@@ -41,9 +41,15 @@ class Synthesized:
         self.api_gateway_account = Template.from_stack(account) if account is not None else None
 
     def state_machine_definition(self, which: str = "retraining") -> dict[str, Any]:
-        """One state machine's ASL (``retraining`` or ``deployment``), parsed; CloudFormation references
-        become ``${Ref}`` / ``${Logical.Attr}`` strings."""
-        prefix = {"retraining": "WorkflowStateMachine", "deployment": "DeploymentStateMachine"}[which]
+        """One state machine's ASL (``retraining``, ``deployment``, ``batch`` or ``drift``), parsed;
+        CloudFormation references become ``${Ref}`` / ``${Logical.Attr}`` strings."""
+        prefixes = {
+            "retraining": "WorkflowStateMachine",
+            "deployment": "DeploymentStateMachine",
+            "batch": "BatchStateMachine",
+            "drift": "DriftStateMachine",
+        }
+        prefix = prefixes[which]
         machines = self.pipeline.find_resources("AWS::StepFunctions::StateMachine")
         (machine,) = [m for logical_id, m in machines.items() if logical_id.startswith(prefix)]
         return parse_definition(machine["Properties"]["DefinitionString"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,13 +35,16 @@ def test_synth_passes_cdk_nag_and_cfn_lint(env_name: str, tmp_path: Path) -> Non
         [f"FraudPipeline-{env_name}-{part}" for part in ("Inference", "Pipeline", "Storage")] + [API_GATEWAY_ACCOUNT]
     )
     lint = subprocess.run(
-        [sys.executable, "-m", "cfnlint", "--format", "parseable", *templates],
+        [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", *templates],
         capture_output=True,
         text=True,
         check=False,
     )
-    errors = [line for line in lint.stdout.splitlines() if ":E" in line]
+    # Exit status bits: 2 errors, 4 warnings, 8 informational; anything else means cfn-lint did not run.
+    assert lint.returncode & ~(2 | 4 | 8) == 0, lint.stderr
+    errors = [line for line in lint.stdout.splitlines() if re.search(r":E\d{4}:", line)]
     assert errors == [], lint.stdout
+    assert lint.returncode & 2 == 0, lint.stdout
 
 
 def test_an_unreviewed_wildcard_is_not_acknowledged() -> None:

@@ -129,9 +129,9 @@ def test_no_policy_grants_a_wildcard_action(dev: Synthesized) -> None:
 
 
 def test_pass_role_is_only_for_the_sagemaker_role_and_only_to_sagemaker(dev: Synthesized) -> None:
-    # One statement per state machine: retraining passes it to jobs, deployment to models.
+    # One statement per state machine: retraining and drift pass it to jobs, deployment and batch to models.
     passes = [s for s in _statements(dev.pipeline) if "iam:PassRole" in _actions(s)]
-    assert len(passes) == 2
+    assert len(passes) == len(dev.pipeline.find_resources("AWS::StepFunctions::StateMachine"))
     for statement in passes:
         assert "SageMakerExecutionRole" in statement["Resource"]["Fn::GetAtt"][0]
         assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
@@ -217,9 +217,13 @@ def test_lambdas_are_traced_python_functions_with_their_own_log_groups(dev: Synt
     functions = dev.pipeline.find_resources("AWS::Lambda::Function")
     handlers = {f["Properties"]["Handler"] for f in functions.values()}
     assert handlers == {
+        "lambdas.batch_scoring.app.prepare_handler",
+        "lambdas.batch_scoring.app.summary_handler",
+        "lambdas.drift_decision.app.handler",
         "lambdas.explain_rollback.app.handler",
         "lambdas.initiate_pipeline.app.handler",
         "lambdas.notify.app.handler",
+        "lambdas.prepare_drift.app.handler",
         "lambdas.quality_gate.app.handler",
         "lambdas.resolve_deployment.app.handler",
         "lambdas.sagemaker_cleanup.app.handler",
@@ -271,7 +275,13 @@ def test_state_machine_logs_everything_and_is_traced(dev: Synthesized) -> None:
 
 def test_a_completed_dataset_starts_the_state_machine_saying_why(dev: Synthesized) -> None:
     rules = dev.pipeline.find_resources("AWS::Events::Rule", {"Properties": {"EventPattern": Match.any_value()}})
-    (rule,) = [r for r in rules.values() if r["Properties"]["EventPattern"]["source"] == ["aws.s3"]]
+    # The retraining rule (the batch rule has its own test, tests/infrastructure/test_batch.py)
+    (rule,) = [
+        r
+        for r in rules.values()
+        if r["Properties"]["EventPattern"]["source"] == ["aws.s3"]
+        and "WorkflowStateMachine" in json.dumps(r["Properties"]["Targets"])
+    ]
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["detail-type"] == ["Object Created"]
     # Only a dataset's completion marker, never its data files, starts a run

@@ -69,13 +69,14 @@ def _sagemaker_create(action: str, resources: tuple[str, ...], role_param: str |
     return tuple(rows)
 
 
-def _sagemaker_sync_job(job: str, resource_type: str, rule: str) -> tuple[Call, ...]:
+def _sagemaker_sync_job(job: str, resource_type: str, rule: str, *, passes_role: bool = True) -> tuple[Call, ...]:
     """A ``create<job>.sync`` integration: its managed rule, the job's calls, the tag and the passed role."""
     resource = _SM + resource_type + "/{" + job + "Name}"
+    passed = (Call("iam:PassRole", "{RoleArn}", "start", "moto", SAGEMAKER, _PASSED_TO_SAGEMAKER),)
     return (
         *_managed_rule(rule, SAGEMAKER),
         Call(f"sagemaker:Create{job}", resource, "start", "moto", SAGEMAKER),
-        Call("iam:PassRole", "{RoleArn}", "start", "moto", SAGEMAKER, _PASSED_TO_SAGEMAKER),
+        *(passed if passes_role else ()),
         Call("sagemaker:AddTags", resource, "start", "moto", TAGGED_JOBS),
         Call("sagemaker:ListTags", resource, "start", "moto", SAGEMAKER),
         Call(f"sagemaker:Describe{job}", resource, "poll", "moto", SAGEMAKER),
@@ -101,6 +102,11 @@ INTEGRATIONS: Mapping[str, tuple[Call, ...]] = {
     ),
     "sagemaker:createProcessingJob.sync": _sagemaker_sync_job(
         "ProcessingJob", "processing-job", "StepFunctionsGetEventsForSageMakerProcessingJobsRule"
+    ),
+    # The guide's policy also grants iam:PassRole, but CreateTransformJob has no role parameter: the
+    # job runs as the model's ExecutionRoleArn, passed (and checked) when CreateModel ran.
+    "sagemaker:createTransformJob.sync": _sagemaker_sync_job(
+        "TransformJob", "transform-job", "StepFunctionsGetEventsForSageMakerTransformJobsRule", passes_role=False
     ),
     "sagemaker:createModel": _sagemaker_create("CreateModel", (_SM + "model/{ModelName}",), "ExecutionRoleArn"),
     "sagemaker:createEndpointConfig": _sagemaker_create("CreateEndpointConfig", (_ENDPOINT_CONFIG,)),

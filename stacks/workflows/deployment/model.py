@@ -3,9 +3,13 @@
 CreateModel names the model package instead of an image and artifact (SageMaker API
 Reference, ContainerDefinition ``ModelPackageName``), so what serves is exactly what the
 registry approved; ``MODEL_VERSION`` makes the container report the package version.
+The endpoint config captures requests and answers (``DataCaptureConfig``, built by
+:func:`stacks.components.data_capture.data_capture_config`) for the drift job.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_stepfunctions as sfn
@@ -36,7 +40,8 @@ def create_model(scope: Construct, role: iam.IRole) -> sfn.CustomState:
     )
 
 
-def create_endpoint_config(scope: Construct) -> sfn.CustomState:
+def create_endpoint_config(scope: Construct, *, data_capture: dict[str, Any]) -> sfn.CustomState:
+    """CreateEndpointConfig for the run's model, with ``data_capture`` as its ``DataCaptureConfig``."""
     return sagemaker_task(
         scope,
         "CreateEndpointConfig",
@@ -52,6 +57,7 @@ def create_endpoint_config(scope: Construct) -> sfn.CustomState:
                         "InitialInstanceCount.$": f"{RUN}.settings.endpoint_initial_instance_count",
                     }
                 ],
+                "DataCaptureConfig": data_capture,
             },
             "ResultPath": sfn.JsonPath.DISCARD,
         },

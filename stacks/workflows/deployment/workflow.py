@@ -3,9 +3,9 @@
 Started by the registry: EventBridge's "SageMaker Model Package State Change" event for this
 environment's group with status Approved or Rejected (SageMaker Developer Guide, "Events that
 Amazon SageMaker sends to Amazon EventBridge"). Resolve the version (idempotent: a version
-already live is skipped) → CreateModel from the package → endpoint config → create, update or
-replace the endpoint by its status, wait, verify the live config, clean up old versions →
-notify. Any failure goes through :class:`FailureRoute`, as in the retraining state machine.
+already live is skipped) → CreateModel from the package → endpoint config (with data capture) →
+create, update or replace the endpoint by its status, wait, verify the live config, clean up old
+versions → notify. Any failure goes through :class:`FailureRoute`, as in the retraining state machine.
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from stacks.components.data_capture import capture_destination, data_capture_config
 from stacks.components.log_retention import retention
 from stacks.config import EnvironmentConfig
 from stacks.workflows.deployment.endpoint import EndpointDeployment
@@ -48,6 +51,8 @@ class DeploymentWorkflow(Construct):
         sagemaker_role: iam.IRole,
         alert_topic: sns.ITopic,
         name_prefix: str,
+        capture_bucket: s3.IBucket,
+        capture_key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
         self._stack = Stack.of(self)
@@ -67,7 +72,14 @@ class DeploymentWorkflow(Construct):
             configs_arn=configs_arn,
         )
         model = create_model(self, sagemaker_role)
-        model.next(create_endpoint_config(self)).next(endpoint.start)
+        # SageMaker writes the captures as the execution role (which may write the bucket with the key); the
+        # caller of CreateEndpointConfig needs no KMS permission for DataCaptureConfig.KmsKeyId.
+        capture = data_capture_config(
+            sampling_percentage=config.data_capture.sampling_percentage,
+            destination=capture_destination(capture_bucket),
+            key_arn=capture_key.key_arn,
+        )
+        model.next(create_endpoint_config(self, data_capture=capture)).next(endpoint.start)
         start = resolve_step(self, resolve)
         start.next(deploy_or_skip(self, notify=notify, deploy=model))
         failure.protect_all(start)

@@ -545,6 +545,35 @@ def test_started_notification_describes_the_run(world: World) -> None:
     assert result.console_url in body
 
 
+def test_a_drift_triggered_run_trains_on_the_newest_dataset_and_carries_its_report(world: World) -> None:
+    # Given two complete datasets, the later one completed last
+    world.put_dataset("2026-10-01")
+    world.put_dataset("2026-11-01")
+    # When the drift state machine starts a run
+    result = _initiate(world, world.own_event("drift-20261124120000", kind="drift"))
+    # Then it trains on the newest complete dataset, like a scheduled run, and keeps the drift report
+    report = "s3://fraud-dev-artifacts/drift-reports/fraud-dev-drift-20261124120000/drift_report.json"
+    assert result.data is not None
+    assert result.data.prefix == "incoming/2026-11-01/"
+    assert result.drift_report == report
+    # And its "started" notification says it was drift, with the report and the drifted features
+    [message] = world.published()
+    assert f"Trigger:          drift (report {report})" in message["Message"]
+    assert "Reason:           drift in amount, merchant_risk" in message["Message"]
+
+
+def test_a_drift_triggered_run_waiting_in_line_says_why_it_was_started(world: World) -> None:
+    world.put_dataset("2026-11-01")
+    earlier = world.start_execution("earlier-run")
+    mine = world.start_execution("drift-20261124120000")
+    result = _initiate(world, world.event(mine, earlier["startDate"] + timedelta(minutes=1), kind="drift"))
+    assert result.queued is True
+    assert result.drift_report is not None
+    [message] = world.published()
+    assert "Trigger:          drift (report s3://" in message["Message"]
+    assert "Reason:           drift in amount, merchant_risk" in message["Message"]
+
+
 def test_a_run_waits_in_line_while_an_earlier_execution_is_running(world: World) -> None:
     # Given an execution that started a minute before this one and is still RUNNING
     world.put_dataset("2026-11-01")
@@ -732,7 +761,9 @@ def test_handler_returns_the_contract_document(world: World, lambda_context: Fak
         "names",
         "output_uri",
         "evaluation_uri",
+        "drift_report",
     }
+    assert result["drift_report"] is None
     assert set(result["data"]) == {"bucket", "prefix", "train_uri", "validation_uri", "test_uri", "version"}
     assert set(result["code"]["training"]) == {"source_hash", "image_uri", "image_tag", "build_needed"}
     assert set(result["names"]) == {"training_job", "evaluation_job", "model", "endpoint_config", "endpoint"}

@@ -1,0 +1,1 @@
+"""Lambda ``batch_scoring``: the batch state machine's own steps (``prepare_handler``, ``summary_handler``)."""
