@@ -43,6 +43,7 @@ import numpy.typing as npt
 from inference.model import ModelLoadError, Scorer, load_model
 from training.channels import InputError, read_channel
 from training.feature_schema import MODEL_FILE, MODEL_METADATA_FILE
+from training.processing_job import run_reporting_errors
 from training.tracking import evaluation_logger, track
 
 FloatArray = npt.NDArray[np.float64]
@@ -53,7 +54,6 @@ REPORT_FILE: Final = "evaluation.json"
 MODEL_ARCHIVE: Final = "model.tar.gz"
 METRIC_NAMES: Final = ("pr_auc", "roc_auc", "precision", "recall", "f1")
 #: A FailureReason holds at most 1,024 characters (SageMaker API Reference, DescribeProcessingJob).
-_MAX_REASON_CHARS: Final = 900
 
 
 class EvaluationError(Exception):
@@ -236,20 +236,7 @@ def run(env: Mapping[str, str]) -> dict[str, Any]:
 
 def main(env: Mapping[str, str] | None = None) -> int:
     """Run the job; on any error print one ``ERROR:`` line to stderr and return 1."""
-    environ = os.environ if env is None else env
-    try:
-        run(environ)
-    except EvaluationError as err:
-        reason = str(err)
-    except Exception as err:  # one line, never a traceback: the line is the job's failure reason
-        reason = f"internal error: {type(err).__name__}: {err}"
-    else:
-        return 0
-    line = " ".join(reason.split())
-    if len(line) > _MAX_REASON_CHARS:
-        line = line[: _MAX_REASON_CHARS - 3] + "..."
-    print(f"ERROR: {line}", file=sys.stderr, flush=True)
-    return 1
+    return run_reporting_errors(run, os.environ if env is None else env, EvaluationError)
 
 
 if __name__ == "__main__":

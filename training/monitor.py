@@ -45,12 +45,12 @@ from training.drift.ground_truth import LabelsError, ground_truth, read_labels
 from training.drift.report import build_report, scored_by_model
 from training.drift.settings import MonitorPaths, MonitorSettings, SettingsError
 from training.feature_schema import FEATURE_NAMES, MODEL_METADATA_FILE
+from training.processing_job import run_reporting_errors
 
 MODEL_ARCHIVE: Final = "model.tar.gz"
 REPORT_JSON: Final = "drift_report.json"
 REPORT_HTML: Final = "drift_report.html"
 #: A FailureReason holds at most 1,024 characters (SageMaker API Reference, DescribeProcessingJob).
-_MAX_REASON_CHARS: Final = 900
 
 
 class MonitorError(Exception):
@@ -148,20 +148,7 @@ def run(env: Mapping[str, str]) -> dict[str, Any]:
 
 def main(env: Mapping[str, str] | None = None) -> int:
     """Run the job; on any error print one ``ERROR:`` line to stderr and return 1."""
-    environ = os.environ if env is None else env
-    try:
-        run(environ)
-    except MonitorError as err:
-        reason = str(err)
-    except Exception as err:  # one line, never a traceback: the line is the job's failure reason
-        reason = f"internal error: {type(err).__name__}: {err}"
-    else:
-        return 0
-    line = " ".join(reason.split())
-    if len(line) > _MAX_REASON_CHARS:
-        line = line[: _MAX_REASON_CHARS - 3] + "..."
-    print(f"ERROR: {line}", file=sys.stderr, flush=True)
-    return 1
+    return run_reporting_errors(run, os.environ if env is None else env, MonitorError)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, cast
 
+from botocore import exceptions as botocore_errors  # type: ignore[import-untyped, unused-ignore]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
@@ -64,6 +65,11 @@ _SYNC_JOBS = {
     "create_transform_job": ("TransformJobName", "describe_transform_job", "TransformJobStatus"),
 }
 _JOB_RUNNING = {"InProgress", "Stopping"}
+#: A call that got no answer (the local AWS did not answer in time on a loaded machine): to the task
+#: it is a service error, which its Retry covers, as AWS's throttling or unavailability would be.
+TRANSPORT_ERRORS = (botocore_errors.ConnectionError, botocore_errors.HTTPClientError)
+#: Answers to a ``.sync`` job's Describe that mean "ask again", not "the job failed".
+_TRANSIENT_CODES = {"ThrottlingException", "Throttling", "ServiceUnavailable", "InternalFailure"}
 
 
 def client_error(code: str, message: str, operation: str) -> ClientError:
@@ -171,6 +177,9 @@ class SageMakerIntegration(_OfflineIntegration):
                 f"Error Code: {error.get('Code')}; Request ID: {meta.get('RequestId', '')}; Proxy: null)"
             )
             return self._task_failure(env, SAGEMAKER_API_ERROR, cause)
+        if isinstance(ex, TRANSPORT_ERRORS):
+            cause = f"{ex} (Service: AmazonSageMaker; Status Code: 503; Error Code: ServiceUnavailable; Proxy: null)"
+            return self._task_failure(env, SAGEMAKER_API_ERROR, cause)
         return super()._from_error(env=env, ex=ex)
 
     def _build_sync_resolver(
@@ -188,7 +197,15 @@ class SageMakerIntegration(_OfflineIntegration):
         client = _client("sagemaker", resource_runtime_part, state_credentials)
 
         def resolve() -> Any:
-            job = jsonable(getattr(client, describe)(**{name_parameter: name}))
+            # Step Functions waits on the job: a poll that got no answer is asked again, not a failed task.
+            try:
+                job = jsonable(getattr(client, describe)(**{name_parameter: name}))
+            except TRANSPORT_ERRORS:
+                return None
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") in _TRANSIENT_CODES:
+                    return None
+                raise
             if job[status_field] in _JOB_RUNNING:
                 return None
             if job[status_field] == "Completed":

@@ -178,6 +178,7 @@ def test_the_job_runs_the_monitor_on_the_training_image_with_the_environments_se
         "MIN_PR_AUC": str(stage.config.quality_gate.min_pr_auc),
         "MIN_ROC_AUC": str(stage.config.quality_gate.min_roc_auc),
         "METRICS_NAMESPACE": "FraudPipeline/Drift",
+        "AWS_DEFAULT_REGION": "${AWS::Region}",
     }
     (output,) = parameters["ProcessingOutputConfig"]["Outputs"]
     assert output["S3Output"] == {

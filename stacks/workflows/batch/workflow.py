@@ -16,7 +16,6 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
@@ -39,6 +38,7 @@ from stacks.workflows.batch.steps import (
 )
 from stacks.workflows.shared.execution_step import execution_step
 from stacks.workflows.shared.failure_route import FailureRoute
+from stacks.workflows.shared.logged_state_machine import logged_state_machine
 
 #: The batch completion marker, as an EventBridge wildcard on the object key (it never matches ``incoming/``).
 BATCH_MARKER_WILDCARD = f"{INCOMING_PREFIX}*/{COMPLETION_MARKER}"
@@ -100,16 +100,11 @@ class BatchWorkflow(Construct):
         delete_model_on_failure(self, steps=[job, count, notified], failure=failure, models_arn=self._models)
         failure.protect_all(start)
 
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=retention(config.log_retention_days), removal_policy=removal
-        )
-        self.state_machine = sfn.StateMachine(
+        self.state_machine, self.log_group = logged_state_machine(
             self,
-            "StateMachine",
+            config,
+            start=start,
             comment=f"Scores batches under {INCOMING_PREFIX} with the latest Approved fraud model ({config.name})",
-            definition_body=sfn.DefinitionBody.from_chainable(start),
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            tracing_enabled=True,
             timeout=state_machine_timeout(batch),
         )
         self._grant(sagemaker_role, data_bucket)

@@ -10,26 +10,24 @@ versions → notify. Any failure goes through :class:`FailureRoute`, as in the r
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.components.data_capture import capture_destination, data_capture_config
-from stacks.components.log_retention import retention
 from stacks.config import EnvironmentConfig
 from stacks.workflows.deployment.endpoint import EndpointDeployment
 from stacks.workflows.deployment.model import create_endpoint_config, create_model
 from stacks.workflows.deployment.resolve import deploy_or_skip, resolve_step
 from stacks.workflows.deployment.scaling import grant_scaling
 from stacks.workflows.shared.failure_route import FailureRoute
+from stacks.workflows.shared.logged_state_machine import logged_state_machine
 
 #: The registry statuses that change what should serve.
 DEPLOYMENT_STATUSES = ["Approved", "Rejected"]
@@ -84,20 +82,12 @@ class DeploymentWorkflow(Construct):
         start.next(deploy_or_skip(self, notify=notify, deploy=model))
         failure.protect_all(start)
 
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            retention=retention(config.log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN if config.is_production else RemovalPolicy.DESTROY,
-        )
         poll_budget = config.endpoint_poll_seconds * config.endpoint_max_polls
-        self.state_machine = sfn.StateMachine(
+        self.state_machine, self.log_group = logged_state_machine(
             self,
-            "StateMachine",
+            config,
+            start=start,
             comment=f"Deploys approved fraud model versions to the endpoint ({config.name})",
-            definition_body=sfn.DefinitionBody.from_chainable(start),
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            tracing_enabled=True,
             # The lookup loop and the wait loop each have the poll budget.
             timeout=Duration.seconds(2 * poll_budget + 3600),
         )

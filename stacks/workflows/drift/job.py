@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_stepfunctions as sfn
@@ -85,6 +86,8 @@ def monitor_environment(config: EnvironmentConfig) -> dict[str, str]:
         "MIN_PR_AUC": str(config.quality_gate.min_pr_auc),
         "MIN_ROC_AUC": str(config.quality_gate.min_roc_auc),
         "METRICS_NAMESPACE": config.drift_metrics_namespace,
+        # boto3 in the container needs a region for PutMetricData; the job's own region, said explicitly.
+        "AWS_DEFAULT_REGION": Aws.REGION,
     }
 
 

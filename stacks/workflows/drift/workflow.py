@@ -12,20 +12,18 @@ Any failure goes through :class:`FailureRoute`; retries follow ``stacks.componen
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.components.log_retention import retention
 from stacks.config import EnvironmentConfig
 from stacks.workflows.drift.functions import drift_functions
 from stacks.workflows.drift.grants import grant_decide, grant_job, grant_prepare, grant_state_machine
@@ -33,6 +31,7 @@ from stacks.workflows.drift.job import choose_inputs, drift_job
 from stacks.workflows.drift.quality_alarms import LiveQualityAlarms
 from stacks.workflows.drift.steps import decide_step, examine_or_report, notify_drift, prepare_step
 from stacks.workflows.shared.failure_route import FailureRoute
+from stacks.workflows.shared.logged_state_machine import logged_state_machine
 
 #: Besides the job's own limit: the two Lambdas, the notification and the job's start and upload.
 OVERHEAD = Duration.hours(1)
@@ -81,19 +80,11 @@ class DriftWorkflow(Construct):
         notified.next(sfn.Succeed(self, "DriftChecked"))
         failure.protect_all(start)
 
-        self.log_group = logs.LogGroup(
+        self.state_machine, self.log_group = logged_state_machine(
             self,
-            "Logs",
-            retention=retention(config.log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN if config.is_production else RemovalPolicy.DESTROY,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
+            config,
+            start=start,
             comment=f"Compares live traffic with the training baseline; drift starts a retraining run ({config.name})",
-            definition_body=sfn.DefinitionBody.from_chainable(start),
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            tracing_enabled=True,
             timeout=Duration.seconds(config.drift.max_runtime_seconds).plus(OVERHEAD),
         )
         grant_state_machine(self.state_machine, jobs_prefix=self.jobs_prefix, sagemaker_role=sagemaker_role)

@@ -10,17 +10,15 @@ approval event. Any failure goes through :class:`FailureRoute`; retries follow
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.components.log_retention import retention
 from stacks.config import EnvironmentConfig
 from stacks.workflows.retraining.build import build_images
 from stacks.workflows.retraining.evaluate import evaluation_chain
@@ -28,6 +26,7 @@ from stacks.workflows.retraining.register import gate_and_register
 from stacks.workflows.retraining.start import initiate_step, wait_in_line
 from stacks.workflows.retraining.train import train_step
 from stacks.workflows.shared.failure_route import FailureRoute
+from stacks.workflows.shared.logged_state_machine import logged_state_machine
 
 
 class RetrainingWorkflow(Construct):
@@ -80,19 +79,11 @@ class RetrainingWorkflow(Construct):
         notified.next(sfn.Succeed(self, "Registered"))
         failure.protect_all(start)
 
-        self.log_group = logs.LogGroup(
+        self.state_machine, self.log_group = logged_state_machine(
             self,
-            "Logs",
-            retention=retention(config.log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN if config.is_production else RemovalPolicy.DESTROY,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
+            config,
+            start=start,
             comment=f"Retrains the fraud model and registers it as a new version ({config.name})",
-            definition_body=sfn.DefinitionBody.from_chainable(start),
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            tracing_enabled=True,
             timeout=Duration.seconds(
                 config.queue_max_wait_seconds
                 + config.training_max_runtime_seconds
