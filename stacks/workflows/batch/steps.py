@@ -37,6 +37,7 @@ from stacks.components.task_retries import retry_transient
 from stacks.monitoring_config import Batch
 from stacks.workflows.deployment.sdk import sdk_task
 from stacks.workflows.shared.failure_route import FailureRoute, notify_step
+from stacks.workflows.shared.registry_lookup import newest_approved
 from stacks.workflows.shared.sagemaker_task import sagemaker_task
 
 RUN = "$.run"
@@ -62,13 +63,7 @@ def find_version(
         "FindBatchVersion",
         service="sagemaker",
         action="listModelPackages",
-        parameters={
-            "ModelPackageGroupName": group_name,
-            "ModelApprovalStatus": "Approved",
-            "SortBy": "CreationTime",
-            "SortOrder": "Descending",
-            "MaxResults": 1,
-        },
+        parameters=newest_approved(group_name),
         # ListModelPackages authorizes on "*" only (Service Authorization Reference, Amazon SageMaker).
         iam_resources=["*"],
         selector={"arns": sfn.JsonPath.list_at("$.ModelPackageSummaryList[*].ModelPackageArn")},

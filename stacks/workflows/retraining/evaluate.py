@@ -22,6 +22,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.components.task_retries import retry_transient
+from stacks.workflows.shared.registry_lookup import newest_approved
 from stacks.workflows.shared.sagemaker_task import sagemaker_task
 
 RUN = "$.run"
@@ -58,13 +59,7 @@ def evaluation_chain(
         "FindChampion",
         service="sagemaker",
         action="listModelPackages",
-        parameters={
-            "ModelPackageGroupName": group_name,
-            "ModelApprovalStatus": "Approved",
-            "SortBy": "CreationTime",
-            "SortOrder": "Descending",
-            "MaxResults": 1,
-        },
+        parameters=newest_approved(group_name),
         # ListModelPackages authorizes on "*" only (Service Authorization Reference, Amazon SageMaker).
         iam_resources=["*"],
         result_selector={"arns": sfn.JsonPath.list_at("$.ModelPackageSummaryList[*].ModelPackageArn")},
