@@ -231,13 +231,17 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _start_server(model_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def _start_server(
+    model_dir: Path, port: int, log: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``python -m inference.serve`` on ``port`` (with ``extra_env``); returns once ``/ping`` answers 200."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "SAGEMAKER_"))}
     env |= {
         "SM_MODEL_DIR": str(model_dir),
         "SAGEMAKER_BIND_TO_PORT": str(port),
         "SERVE_HOST": "127.0.0.1",
         "PYTHONPATH": str(REPO),
+        **(extra_env or {}),
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -253,7 +257,7 @@ def _start_server(model_dir: Path, port: int, log: Path) -> subprocess.Popen[byt
                     return process
         except OSError:
             time.sleep(0.2)
-    process.kill()
+    _stop(process)
     raise RuntimeError("the server did not answer /ping within 120 s")
 
 

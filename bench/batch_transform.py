@@ -27,12 +27,10 @@ Only loopback traffic, no AWS. Options: ``--rows``, ``--train-rows``, ``--no-wri
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +38,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from bench.batch_limits import _free_port, _machine, _stop, _train
+from bench.batch_limits import _free_port, _machine, _start_server, _stop, _train
 from bench.docs import write_section
 from offline.services.transform_container import invoker
 from offline.services.transform_records import Plan, transform_file
@@ -90,32 +88,12 @@ def input_file(rows: int, seed: int) -> tuple[bytes, Any]:
 
 def start_batch_server(model_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     """The model server as SageMaker starts a transform container; returns once ``/ping`` answers."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "SAGEMAKER_"))}
-    env |= {
-        "SM_MODEL_DIR": str(model_dir),
-        "SAGEMAKER_BIND_TO_PORT": str(port),
-        "SERVE_HOST": "127.0.0.1",
-        "PYTHONPATH": str(REPO),
+    batch = {
         "SAGEMAKER_BATCH": "true",
         "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(MAX_PAYLOAD_MB),
         "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": str(MAX_CONCURRENT_TRANSFORMS),
     }
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "inference.serve"], env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}: see {log}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as answer:
-                if answer.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.2)
-    _stop(process)
-    raise RuntimeError("the server did not answer /ping within 120 s")
+    return _start_server(model_dir, port, log, batch)
 
 
 def check(output: bytes, data: bytes, floor: Any) -> float:
