@@ -8,6 +8,7 @@ from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lambdas.common.execution import ExecutionContext
 from lambdas.common.settings import EnvSettings
 
 
@@ -55,15 +56,6 @@ class ExecutionInput(BaseModel):
         if self.trigger == "s3" and self.object_key is not None:
             self.object_key = unquote_plus(self.object_key)
         return self
-
-
-class ExecutionContext(BaseModel):
-    """The ``$$.Execution`` / ``$$.StateMachine`` facts the state machine passes along."""
-
-    id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    start_time: datetime
-    state_machine_arn: str = Field(min_length=1)
 
 
 class InitiateEvent(BaseModel):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from lambdas.common.execution import ExecutionContext
 from lambdas.common.settings import EnvSettings
 
 
@@ -32,15 +32,6 @@ class PrepareSettings(EnvSettings):
     def _folder(cls, value: str) -> str:
         value = value.lstrip("/")
         return value if not value or value.endswith("/") else value + "/"
-
-
-class ExecutionContext(BaseModel):
-    """The ``$$.Execution`` / ``$$.StateMachine`` facts the state machine passes along."""
-
-    id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    start_time: datetime
-    state_machine_arn: str = Field(min_length=1)
 
 
 class DriftInput(BaseModel):

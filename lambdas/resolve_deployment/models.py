@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lambdas.common.execution import ExecutionContext
 from lambdas.common.settings import EnvSettings
 
 EVENT_SOURCE = "aws.sagemaker"
@@ -50,15 +50,6 @@ class PackageStateEvent(BaseModel):
     source: Literal["aws.sagemaker"]
     detail_type: Literal["SageMaker Model Package State Change"] = Field(alias="detail-type")
     detail: PackageStateDetail
-
-
-class ExecutionContext(BaseModel):
-    """The ``$$.Execution`` / ``$$.StateMachine`` facts the state machine passes along."""
-
-    id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    start_time: datetime
-    state_machine_arn: str = Field(min_length=1)
 
 
 class ResolveEvent(BaseModel):
