@@ -7,11 +7,11 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from lambdas.common.errors import ConfigurationError
+
+__all__ = ["ConfigurationError", "EnvSettings"]
+
 SettingsT = TypeVar("SettingsT", bound="EnvSettings")
-
-
-class ConfigurationError(RuntimeError):
-    """The function's environment is missing or malformed: a deployment bug, not a user error."""
 
 
 class EnvSettings(BaseModel):

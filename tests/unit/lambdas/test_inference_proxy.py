@@ -273,6 +273,24 @@ def test_other_method_on_predict_answers_405_with_allow(
     assert answer["error"] == f"method {method} is not allowed on /dev/predict; use POST"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("POST", "/predict/", 200), ("post", "/predict", 200), ("GET", "/predict//", 405), ("POST", "//predict", 404)],
+    ids=["trailing-slash", "lower-case-method", "get-trailing-slashes", "double-slash"],
+)
+def test_routing_matches_what_the_rest_resolver_matched(
+    runtime: Stubber, lambda_context: FakeLambdaContext, method: str, path: str, status: int
+) -> None:
+    # Given the proxy's own dispatch, in place of Powertools' APIGatewayRestResolver (route "/predict")
+    if status == 200:
+        _expect_answer(runtime, ANSWER, GOOD_CSV.encode())
+    # When a request arrives with a spelling of the path or method the resolver accepted or refused
+    answer_status, _, headers = _call(_request(method=method, path=path), lambda_context)
+    # Then it is answered as the resolver answered it
+    assert answer_status == status
+    assert headers["content-type"] == "application/json"
+
+
 # --- the endpoint's failures -------------------------------------------------------------------------
 
 
