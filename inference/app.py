@@ -13,7 +13,6 @@ endpoint answers it, in batch mode too.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import sys
@@ -61,45 +60,56 @@ _ROUTES: Final[dict[str, tuple[str, ...]]] = {
 
 #: Before a 413, what is sent of an oversized body (up to this size, for at most this long) is read
 #: and thrown away. Most clients send the whole body before they read an answer; a server that
-#: answers and stops reading gives them a broken pipe instead of the 413, and gunicorn closes a
-#: connection whose body was not read (it drains 64 KB itself). Drained, the connection stays
-#: usable. A client that sends nothing for ``DRAIN_IDLE_SECONDS`` is waiting for the answer
-#: (or stalled): it gets the 413 then.
+#: answers and stops reading gives them a broken pipe instead of the 413. Drained, the connection
+#: stays usable. A client that asked ``Expect: 100-continue`` has sent nothing yet: it gets the 413
+#: at once, and the body is never sent.
+#:
+#: The server's ``wsgi.input`` has no timeout (a read returns once its bytes arrived or the client
+#: closed) and a read cannot be abandoned: left in flight on another thread once the answer is
+#: returned, it stalls the whole worker process (granian 2.8). So the drain reads on the request's
+#: own thread, in small reads, and checks the deadline between them; what remains unbounded is a
+#: client that stops sending altogether, which holds that thread until it sends or closes, as it
+#: would while sending any body.
 DRAIN_LIMIT_BYTES: Final = 64 * 1024 * 1024
 DRAIN_SECONDS: Final = 20.0
-DRAIN_IDLE_SECONDS: Final = 1.0
 _READ_CHUNK: Final = 64 * 1024
 
 
-def _drain(stream: Any, remaining: int, sock: Any = None) -> None:
-    """Read and discard up to ``remaining`` bytes of the body in small reads, within the limits above."""
+def _drain(stream: Any, remaining: int) -> bool:
+    """Read and discard up to ``remaining`` bytes of the body within the limits above; True when none is left."""
     deadline = time.monotonic() + DRAIN_SECONDS
-    prior = sock.gettimeout() if sock is not None else None
     try:
         while remaining > 0:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            if sock is not None:
-                sock.settimeout(min(left, DRAIN_IDLE_SECONDS))
+            if time.monotonic() >= deadline:
+                return False
             chunk = stream.read(min(_READ_CHUNK, remaining))
-            if not chunk:
-                return
+            if not chunk:  # the body ended (or the client went away)
+                return True
             remaining -= len(chunk)
-    except Exception:  # the client went quiet or away: nothing more to drain
-        return
-    finally:
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.settimeout(prior)
+    except Exception:  # the client broke the framing or went away: nothing more to drain
+        return False
+    return True
+
+
+def _expects_continue(environ: WSGIEnviron) -> bool:
+    """Whether the client waits for ``100 Continue`` before it sends the body (RFC 9110, 10.1.1)."""
+    return "100-continue" in str(environ.get("HTTP_EXPECT", "")).lower()
 
 
 def _answer(
-    start_response: StartResponse, status: int, body: bytes, *, allow: str | None = None, content_type: str = _JSON
+    start_response: StartResponse,
+    status: int,
+    body: bytes,
+    *,
+    allow: str | None = None,
+    content_type: str = _JSON,
+    close: bool = False,
 ) -> list[bytes]:
     headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
     if allow:
         headers.append(("Allow", allow))
+    if close:
+        headers.append(("Connection", "close"))
     start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
     return [body]
 
@@ -119,10 +129,12 @@ def predictions_body(model: LoadedModel, rows: list[list[float]]) -> bytes:
 class _RefusedError(Exception):
     """A request answered with a 4xx before it was scored."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, close: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        #: The body was left unread: the answer asks the server to close the connection.
+        self.close = close
 
 
 def _read_body(environ: WSGIEnviron, limit: int, too_large: Callable[[str], PayloadError]) -> bytes:
@@ -136,9 +148,9 @@ def _read_body(environ: WSGIEnviron, limit: int, too_large: Callable[[str], Payl
     stream = environ["wsgi.input"]
     if length > limit:
         # Known too large from the header alone: nothing is kept, the body is only drained.
-        _drain(stream, length if length <= DRAIN_LIMIT_BYTES else 0, environ.get("gunicorn.socket"))
+        drained = length <= DRAIN_LIMIT_BYTES and not _expects_continue(environ) and _drain(stream, length)
         refused = too_large(f"{length} bytes (Content-Length)")
-        raise _RefusedError(refused.status, refused.message)
+        raise _RefusedError(refused.status, refused.message, close=not drained)
     try:
         if length >= 0:
             body: bytes = stream.read(length) if length else b""
@@ -149,9 +161,9 @@ def _read_body(environ: WSGIEnviron, limit: int, too_large: Callable[[str], Payl
     if length >= 0 and len(body) < length:
         raise _RefusedError(400, f"the body ended after {len(body)} of {length} bytes (Content-Length)")
     if len(body) > limit:  # chunked, and past the limit
-        _drain(stream, DRAIN_LIMIT_BYTES - len(body), environ.get("gunicorn.socket"))
+        drained = _drain(stream, DRAIN_LIMIT_BYTES - len(body))
         refused = too_large(f"over {limit} bytes")
-        raise _RefusedError(refused.status, refused.message)
+        raise _RefusedError(refused.status, refused.message, close=not drained)
     return body
 
 
@@ -205,7 +217,7 @@ def make_app(
             body = _read_body(environ, MAX_PAYLOAD_BYTES, payload_too_large)
             rows = parse_payload(body, environ.get("CONTENT_TYPE"))
         except (_RefusedError, PayloadError) as err:
-            return _error(start_response, err.status, err.message)
+            return _error(start_response, err.status, err.message, close=isinstance(err, _RefusedError) and err.close)
         return _scored(start_response, lambda: predictions_body(model, rows), _JSON)
 
     def _csv_lines(environ: WSGIEnviron, start_response: StartResponse) -> list[bytes]:
@@ -220,7 +232,7 @@ def make_app(
         try:
             body = _read_body(environ, batch.max_payload_bytes, batch.too_large)
         except _RefusedError as err:
-            return _error(start_response, err.status, err.message)
+            return _error(start_response, err.status, err.message, close=err.close)
         if not body.strip():
             return _error(start_response, 400, "the body is empty; send at least one row of features")
         return _scored(start_response, lambda: answer_csv_lines(model, body), _CSV)

@@ -26,6 +26,7 @@ each input line gets exactly one output line ``probability,label,error``:
 * a bad row: ``,,line 3: <what was wrong>``, the line number counted within the request and the
   message without commas or double quotes, so a bad row never fails the mini-batch (a 4xx would
   fail the whole transform job, and every other row with it);
+* an empty cell (or ``nan``) is a missing value, accepted for the features the schema marks nullable;
 * a header line, exactly the feature names of ``training.feature_schema``: ``probability,label,error``.
 """
 
@@ -60,6 +61,7 @@ MB: Final = 1024 * 1024
 _MINIMUM: Final = np.array([f.minimum for f in FEATURES], dtype=np.float64)
 _MAXIMUM: Final = np.array([f.maximum for f in FEATURES], dtype=np.float64)
 _WHOLE: Final = np.array([f.kind in ("int", "bool") for f in FEATURES])
+_NULLABLE: Final = np.array([f.nullable for f in FEATURES])
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +194,15 @@ def _parse_block(lines: list[str]) -> npt.NDArray[np.float64] | None:
         # float() is what validate_row converts with, so a block parses here exactly when it would there.
         values = np.fromiter(map(float, fields), dtype=np.float64, count=len(fields))
     except ValueError:
-        return None
+        try:  # empty cells are missing values (NaN); the checks below refuse them where the schema does
+            values = np.fromiter(map(_float_or_nan, fields), dtype=np.float64, count=len(fields))
+        except ValueError:
+            return None
     return values.reshape(len(lines), N_FEATURES)
+
+
+def _float_or_nan(field: str) -> float:
+    return float(field) if field.strip() else np.nan
 
 
 def _fast_rows(lines: list[str | None], X: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
@@ -218,10 +227,10 @@ def _fast_rows(lines: list[str | None], X: npt.NDArray[np.float64]) -> npt.NDArr
         elif len(block) > _SMALLEST_BLOCK:
             middle = len(block) // 2
             pending += [block[:middle], block[middle:]]
-    whole = X[:, _WHOLE]
     with np.errstate(invalid="ignore"):
-        passed = np.isfinite(X).all(axis=1) & ((X >= _MINIMUM) & (X <= _MAXIMUM)).all(axis=1)
-        passed &= (whole == np.trunc(whole)).all(axis=1)
+        good = np.isfinite(X) & (X >= _MINIMUM) & (X <= _MAXIMUM)
+        good[:, _WHOLE] &= X[:, _WHOLE] == np.trunc(X[:, _WHOLE])
+    passed = (good | (np.isnan(X) & _NULLABLE)).all(axis=1)
     result: npt.NDArray[np.bool_] = parsed & passed
     return result
 

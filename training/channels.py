@@ -4,16 +4,17 @@
 Every ``*.csv`` below a channel directory is read in sorted order, each with the
 header ``<features in schema order>,is_fraud`` (what ``training.synthetic``
 writes and the datasets hold). Values are checked against
-``training.feature_schema`` and labels must be 0 or 1, with both classes
-present: a channel that breaks any of this fails the job with a message naming
-the file and what is wrong.
+``training.feature_schema``: an empty cell (or ``nan``) is a missing value, allowed
+in the features the schema marks nullable, as serving allows it. Labels must be
+0 or 1, with both classes present: a channel that breaks any of this fails the
+job with a message naming the file and what is wrong.
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Final
+from typing import Final, TextIO
 
 import numpy as np
 import numpy.typing as npt
@@ -29,14 +30,21 @@ class InputError(Exception):
     """A problem with a job's inputs; the message is what the job reports as its failure reason."""
 
 
+_NULLABLE: Final = np.array([feature.nullable for feature in FEATURES])
+
+
 def _check_values(name: str, file: str, X: FloatArray, y: FloatArray) -> None:
-    if not np.isfinite(X).all():
-        bad = int(np.argwhere(~np.isfinite(X))[0][1])
+    bad_cells = ~np.isfinite(X) & ~(np.isnan(X) & _NULLABLE)
+    if bad_cells.any():
+        row, bad = (int(v) for v in np.argwhere(bad_cells)[0])
         raise InputError(
-            f"channel '{name}' file {file}: column '{FEATURE_NAMES[bad]}' holds empty or non-finite values"
+            f"channel '{name}' file {file}: column '{FEATURE_NAMES[bad]}' holds empty or non-finite values "
+            f"(first at data row {row + 1}); only {', '.join(f.name for f in FEATURES if f.nullable)} may be empty"
         )
     for i, feature in enumerate(FEATURES):
-        column = X[:, i]
+        column = X[:, i][~np.isnan(X[:, i])]
+        if not len(column):
+            continue
         low, high = float(column.min()), float(column.max())
         if low < feature.minimum or high > feature.maximum:
             raise InputError(
@@ -45,6 +53,23 @@ def _check_values(name: str, file: str, X: FloatArray, y: FloatArray) -> None:
             )
     if not np.isin(y, (0.0, 1.0)).all():
         raise InputError(f"channel '{name}' file {file}: label '{LABEL}' must be 0 or 1")
+
+
+def _load(handle: TextIO) -> FloatArray:
+    """The rows after the header; empty cells become NaN (numpy's fast path first, it refuses them)."""
+    start = handle.tell()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked by the caller
+        try:
+            data: FloatArray = np.loadtxt(handle, delimiter=",", dtype=np.float64, ndmin=2)
+        except ValueError:
+            handle.seek(start)
+            data = np.loadtxt(handle, delimiter=",", dtype=np.float64, ndmin=2, converters=_float_or_nan)
+    return data
+
+
+def _float_or_nan(field: str) -> float:
+    return float(field) if field.strip() else np.nan
 
 
 def read_channel(name: str, directory: Path) -> tuple[FloatArray, FloatArray]:
@@ -65,9 +90,7 @@ def read_channel(name: str, directory: Path) -> tuple[FloatArray, FloatArray]:
                     f"channel '{name}' file {shown}: header must be '{','.join(_HEADER)}', got '{first.strip()[:120]}'"
                 )
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked below
-                    data = np.loadtxt(handle, delimiter=",", dtype=np.float64, ndmin=2)
+                data = _load(handle)
             except ValueError as err:
                 raise InputError(f"channel '{name}' file {shown}: malformed CSV: {str(err)[:200]}") from None
         if data.size == 0:

@@ -13,7 +13,7 @@ there is one, the live model (the champion) on the same held-out test data. Path
 * ``evaluation/evaluation.json``: the report written (``schema_version`` 1).
 
 Each model is loaded by ``inference.model.load_model``, the loader the serving container uses,
-so it is scored exactly as it would serve: its own compiled trees, at its own threshold (from its
+so it is scored exactly as it would serve: its ONNX graph under onnxruntime, at its own threshold (from its
 metadata). PR-AUC (average precision) is the primary metric: the data is imbalanced.
 
 Env: ``RUN_ID``, ``CHAMPION_VERSION`` (the champion's model package version, or ``""``) and,

@@ -64,8 +64,12 @@ MAX_NUMBER_CHARS: Final = 64
 #: The model artifact layout, a contract between ``training.train`` (writes it into
 #: ``SM_MODEL_DIR``) and ``inference.serve`` (reads it from ``/opt/ml/model``). Both
 #: sides import these names from here because this is the one module both images hold.
-MODEL_FILE: Final = "model.joblib"
+#: The model is ONNX: a graph of operators and numbers that cannot run code when it is loaded.
+MODEL_FILE: Final = "model.onnx"
 MODEL_METADATA_FILE: Final = "model.json"
+#: The pickle earlier versions served. Nothing reads it any more: a file of this name in a model
+#: directory is ignored (unpickling runs whatever code the file carries).
+LEGACY_PICKLE_FILE: Final = "model.joblib"
 
 CSV_CONTENT_TYPE: Final = "text/csv"
 JSON_CONTENT_TYPE: Final = "application/json"
@@ -74,16 +78,24 @@ SUPPORTED_CONTENT_TYPES: Final = (CSV_CONTENT_TYPE, JSON_CONTENT_TYPE)
 
 @dataclass(frozen=True, slots=True)
 class Feature:
-    """One model input column: its name, kind and the closed range it may take."""
+    """One model input column: its name, kind, the closed range it may take, and whether it may be missing.
+
+    A missing value (an empty CSV cell, a JSON ``null``, or NaN) of a ``nullable`` feature reaches
+    the model as NaN, which the gradient-boosted trees route by what they learned about missing
+    values; for any other feature it is refused.
+    """
 
     name: str
     kind: str  # "float", "int" or "bool"
     minimum: float
     maximum: float
     description: str
+    nullable: bool = False
 
     def check(self, value: float) -> float:
-        """Return ``value`` if it is a finite number inside the range, else raise."""
+        """Return ``value`` if it is a number inside the range (or NaN, when nullable), else raise."""
+        if math.isnan(value) and self.nullable:
+            return value
         if not math.isfinite(value):
             raise PayloadError(400, f"feature '{self.name}' must be a finite number, got {value}")
         if value < self.minimum or value > self.maximum:
@@ -97,18 +109,23 @@ class Feature:
         return value
 
 
+#: What every transaction carries (its amount, time and channel) is required; what comes from other
+#: systems (geolocation, the billing address, the card's history, the account record, the merchant's
+#: history) may be missing.
 FEATURES: Final[tuple[Feature, ...]] = (
     Feature("amount", "float", 0.0, 100_000.0, "transaction amount in the account currency"),
     Feature("hour_of_day", "int", 0, 23, "local hour the transaction happened"),
-    Feature("distance_from_home_km", "float", 0.0, 20_000.0, "distance from the card holder's home"),
-    Feature("state_mismatch", "bool", 0, 1, "1 when the merchant state differs from the billing state"),
-    Feature("transactions_last_24h", "int", 0, 1_000, "card transactions in the previous 24 hours"),
-    Feature("account_age_days", "int", 0, 36_500, "days since the account was opened"),
+    Feature("distance_from_home_km", "float", 0.0, 20_000.0, "distance from the card holder's home", True),
+    Feature("state_mismatch", "bool", 0, 1, "1 when the merchant state differs from the billing state", True),
+    Feature("transactions_last_24h", "int", 0, 1_000, "card transactions in the previous 24 hours", True),
+    Feature("account_age_days", "int", 0, 36_500, "days since the account was opened", True),
     Feature("is_online", "bool", 0, 1, "1 for card-not-present transactions"),
-    Feature("merchant_risk_score", "float", 0.0, 1.0, "the merchant category's historical fraud rate"),
+    Feature("merchant_risk_score", "float", 0.0, 1.0, "the merchant category's historical fraud rate", True),
 )
 
 FEATURE_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in FEATURES)
+REQUIRED_FEATURES: Final[tuple[str, ...]] = tuple(f.name for f in FEATURES if not f.nullable)
+NULLABLE_FEATURES: Final[tuple[str, ...]] = tuple(f.name for f in FEATURES if f.nullable)
 _BY_NAME: Final[dict[str, int]] = {name: i for i, name in enumerate(FEATURE_NAMES)}
 N_FEATURES: Final = len(FEATURES)
 
@@ -178,6 +195,29 @@ def _too_many_rows() -> PayloadError:
     )
 
 
+def _is_missing(raw: Any) -> bool:
+    """An empty CSV cell, a JSON ``null`` or NaN (pandas' reading of an empty cell, and a JSON ``NaN``)."""
+    if raw is None:
+        return True
+    if isinstance(raw, float):
+        return math.isnan(raw)
+    if isinstance(raw, str):
+        text = raw.strip()
+        return not text or text.lower() == "nan"
+    return False
+
+
+def _refuse_missing(row: int, names: list[str]) -> PayloadError:
+    listed = ", ".join(names)
+    many = len(names) > 1
+    return PayloadError(
+        400,
+        f"row {row}: feature{'s' if many else ''} {listed} {'are' if many else 'is'} missing and may not be "
+        f"(required: {', '.join(REQUIRED_FEATURES)}; an empty cell or null is accepted for "
+        f"{', '.join(NULLABLE_FEATURES)})",
+    )
+
+
 def _to_number(raw: Any, column: str, row: int) -> float:
     if isinstance(raw, bool) or raw is None:
         raise PayloadError(400, f"row {row}: feature '{column}' must be a number, got {json.dumps(raw)}")
@@ -207,8 +247,14 @@ def validate_row(values: list[Any], row: int = 1) -> list[float]:
             400,
             f"row {row}: expected {N_FEATURES} features ({', '.join(FEATURE_NAMES)}), got {len(values)}",
         )
+    missing = [f.name for f, raw in zip(FEATURES, values, strict=True) if not f.nullable and _is_missing(raw)]
+    if missing:
+        raise _refuse_missing(row, missing)
     out: list[float] = []
     for feature, raw in zip(FEATURES, values, strict=True):
+        if _is_missing(raw):
+            out.append(math.nan)
+            continue
         number = _to_number(raw, feature.name, row)
         try:
             out.append(feature.check(number))
@@ -226,7 +272,9 @@ def row_from_mapping(instance: dict[str, Any], row: int = 1) -> list[float]:
         )
     missing = [name for name in FEATURE_NAMES if name not in instance]
     if missing:
-        raise PayloadError(400, f"row {row}: missing feature(s) {', '.join(missing)}")
+        raise PayloadError(
+            400, f"row {row}: missing feature(s) {', '.join(missing)} (send null for a value that is not known)"
+        )
     return validate_row([instance[name] for name in FEATURE_NAMES], row)
 
 

@@ -17,11 +17,15 @@
 ``SM_PREFIX`` (not a SageMaker variable; for local runs) moves the whole
 ``/opt/ml`` default layout under another directory.
 
-It writes, into ``SM_MODEL_DIR`` (else ``/opt/ml/model``): ``model.joblib``,
-``model.json`` (version, feature names, threshold, library versions, MLflow run id
-or null), ``baseline.json`` (the drift job's reference, see ``training.baseline``) and a copy
-of ``evaluation.json``; into ``SM_OUTPUT_DATA_DIR`` (else
-``/opt/ml/output/data``): ``evaluation.json`` (with the MLflow status); and to stdout
+It writes, into ``SM_MODEL_DIR`` (else ``/opt/ml/model``, the model.tar.gz a
+serving container loads): ``model.onnx`` (the model as ONNX, held to scikit-learn's
+probabilities within 1e-6 by ``training.onnx_export``; training fails rather than write a
+model that disagrees), ``model.json`` (version, feature names, threshold, library versions,
+MLflow run id or null), ``baseline.json`` (the drift job's reference, see
+``training.baseline``) and a copy of ``evaluation.json``; into ``SM_OUTPUT_DATA_DIR`` (else
+``/opt/ml/output/data``, the job's output.tar.gz): ``evaluation.json`` (with the MLflow
+status and the export's agreement) and ``model.joblib``, the fitted scikit-learn estimator,
+for people and notebooks (serving never reads a pickle); and to stdout
 the metric lines of ``training.metrics_contract``. On any error it writes a short reason to
 ``failure`` in ``SM_OUTPUT_DIR`` (else ``/opt/ml/output``) — SageMaker shows it
 as the job's FailureReason — and exits non-zero.
@@ -30,7 +34,6 @@ as the job's FailureReason — and exits non-zero.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import sys
@@ -47,9 +50,10 @@ import numpy.typing as npt
 
 from training.baseline import build_baseline, write_baseline
 from training.channels import InputError, read_channel
-from training.feature_schema import FEATURE_NAMES, LABEL, MODEL_FILE, MODEL_METADATA_FILE
+from training.feature_schema import FEATURE_NAMES, LABEL, LEGACY_PICKLE_FILE, MODEL_FILE, MODEL_METADATA_FILE
 from training.hyperparameters import HyperparameterError, Hyperparameters, parse_hyperparameters
 from training.metrics_contract import format_metric_line
+from training.onnx_export import ExportError, export_checked
 from training.tracking import track, training_logger
 
 FloatArray = npt.NDArray[np.float64]
@@ -198,12 +202,20 @@ def run(env: Mapping[str, str]) -> dict[str, Any]:
     for name, value in metrics.items():
         print(format_metric_line(name, value), flush=True)
 
-    buffer = io.BytesIO()
-    joblib.dump(model, buffer)
-    blob = buffer.getvalue()
+    try:
+        blob, agreement = export_checked(model, X_val, threshold, seed=hps.random_state + 1)
+    except ExportError as err:
+        raise TrainingError(f"the model cannot be exported to ONNX: {err}") from None
+    print(
+        f"exported {MODEL_FILE} ({len(blob) / 1024:,.0f} KB): probabilities within {agreement.max_difference:.2g} "
+        f"of scikit-learn's on {agreement.rows} rows (with missing and extreme values)",
+        flush=True,
+    )
     version = env.get("TRAINING_JOB_NAME") or f"sha256-{hashlib.sha256(blob).hexdigest()[:16]}"
     paths.model_dir.mkdir(parents=True, exist_ok=True)
     (paths.model_dir / MODEL_FILE).write_bytes(blob)
+    paths.output_data_dir.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, paths.output_data_dir / LEGACY_PICKLE_FILE)
     lineage = {
         "training_job_name": env.get("TRAINING_JOB_NAME") or "unknown",
         "data_version": env.get("DATA_VERSION") or "unknown",
@@ -228,6 +240,7 @@ def run(env: Mapping[str, str]) -> dict[str, Any]:
         "feature_names": list(FEATURE_NAMES),
         "label": LABEL,
         "threshold": threshold,
+        "model_file": MODEL_FILE,
         "sklearn_version": sklearn.__version__,
         "numpy_version": np.__version__,
         "python_version": sys.version.split()[0],
@@ -249,6 +262,12 @@ def run(env: Mapping[str, str]) -> dict[str, Any]:
         "fit_seconds": round(fit_seconds, 3),
         "train_rows_per_second": round(rows_per_second, 1),
         "sklearn_version": sklearn.__version__,
+        "onnx_agreement": {
+            "rows": agreement.rows,
+            "max_difference": agreement.max_difference,
+            "label_differences": agreement.label_differences,
+            "rows_within_tolerance_of_threshold": agreement.near_threshold,
+        },
         "mlflow": tracking,
     }
     _write_json(paths.output_data_dir / EVALUATION_FILE, evaluation)

@@ -120,7 +120,7 @@ class ModelServers:
         return live
 
     def stop(self, live: LiveProcess) -> None:
-        """Stop a server (SIGTERM: gunicorn finishes its in-flight requests first)."""
+        """Stop a server (SIGTERM: it finishes its in-flight requests first)."""
         processes.stop(live.process)
 
     def require_alarm_access(self, endpoint_name: str, config_name: str, alarms: tuple[str, ...]) -> None:

@@ -99,7 +99,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
 
-def start_server(model_dir: Path, workers: int = 2) -> Server:
+def start_server(model_dir: Path, workers: int = 2, **extra_env: str) -> Server:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "SAGEMAKER_"))}
     env |= {
@@ -108,7 +108,7 @@ def start_server(model_dir: Path, workers: int = 2) -> Server:
         "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
         "SERVE_HOST": "127.0.0.1",
         "PYTHONPATH": str(REPO),
-    }
+    } | extra_env
     process = subprocess.Popen(
         [sys.executable, "-m", "inference.serve"],
         env=env,

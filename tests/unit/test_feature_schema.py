@@ -1,6 +1,7 @@
 """The shared feature schema: one parser, the same answer for every payload form."""
 
 import json
+import math
 from collections.abc import Sequence
 
 import pytest
@@ -10,6 +11,8 @@ from training.feature_schema import (
     MAX_PAYLOAD_BYTES,
     MAX_ROWS_PER_REQUEST,
     N_FEATURES,
+    NULLABLE_FEATURES,
+    REQUIRED_FEATURES,
     PayloadError,
     parse_payload,
     read_payload,
@@ -43,7 +46,9 @@ def test_csv_and_both_json_forms_parse_to_the_same_rows() -> None:
         (_csv(["abc", *GOOD_ROW[1:]]), "text/csv", 400, "feature 'amount' must be a number"),
         (_csv([*GOOD_ROW[:1], 24, *GOOD_ROW[2:]]), "text/csv", 400, "'hour_of_day' is out of range"),
         (_csv([*GOOD_ROW[:3], 0.5, *GOOD_ROW[4:]]), "text/csv", 400, "'state_mismatch' must be a whole number"),
-        (_csv(["nan", *GOOD_ROW[1:]]), "text/csv", 400, "finite"),
+        (_csv(["nan", *GOOD_ROW[1:]]), "text/csv", 400, "feature amount is missing and may not be"),
+        (_csv(["inf", *GOOD_ROW[1:]]), "text/csv", 400, "finite"),
+        (_csv([*GOOD_ROW[:2], "inf", *GOOD_ROW[3:]]), "text/csv", 400, "finite"),
         (b"{not json", "application/json", 400, "not valid JSON"),
         (b'{"rows": []}', "application/json", 400, '"instances"'),
         (json.dumps({"instances": [{"bogus": 1}]}).encode(), "application/json", 400, "unknown feature(s) bogus"),
@@ -222,3 +227,43 @@ def test_the_longest_answer_a_request_can_get_fits_every_response_limit() -> Non
     # Then it fits SageMaker's 6 MB response limit and Lambda's 6 MB response payload
     assert len(answer.encode()) <= MAX_PAYLOAD_BYTES
     assert len(through_lambda.encode()) <= MAX_PAYLOAD_BYTES
+
+
+def test_missing_values_of_nullable_features_reach_the_model_as_nan() -> None:
+    # Given a row with an empty cell, a NaN cell, and the same row as JSON with null and NaN
+    values: list[object] = list(GOOD_ROW)
+    values[2], values[7] = "", "NaN"
+    as_json = [None if v in ("", "NaN") else v for v in values]
+    # When each form is parsed
+    parsed = [
+        parse_payload(_csv(values), "text/csv"),
+        parse_payload(json.dumps({"instances": [as_json]}).encode(), "application/json"),
+        parse_payload(b'{"instances": [[125.5, 14, NaN, 0, 2, 400, 1, null]]}', "application/json"),
+        parse_payload(
+            json.dumps({"instances": [dict(zip(FEATURE_NAMES, as_json, strict=True))]}).encode(), "application/json"
+        ),
+    ]
+    # Then the missing features are NaN and the others keep their values
+    for rows in parsed:
+        assert len(rows) == 1
+        assert math.isnan(rows[0][2])
+        assert math.isnan(rows[0][7])
+        assert [v for i, v in enumerate(rows[0]) if i not in (2, 7)] == [
+            float(v) for i, v in enumerate(GOOD_ROW) if i not in (2, 7)
+        ]
+
+
+def test_every_nullable_feature_may_be_missing_and_every_required_one_is_named() -> None:
+    # Given a row with every value missing except the required ones
+    row = ["" if name in NULLABLE_FEATURES else GOOD_ROW[i] for i, name in enumerate(FEATURE_NAMES)]
+    # Then it parses, with NaN exactly where the schema allows it
+    parsed = parse_payload(_csv(row), "text/csv")[0]
+    assert [math.isnan(v) for v in parsed] == [name in NULLABLE_FEATURES for name in FEATURE_NAMES]
+    # And a row missing two required features is refused naming both, and what may be missing
+    bad = ["" if name in ("amount", "is_online") else GOOD_ROW[i] for i, name in enumerate(FEATURE_NAMES)]
+    with pytest.raises(PayloadError) as caught:
+        parse_payload(b"1,2,3,0,1,2,0,0.1\n" + _csv(bad), "text/csv")
+    assert caught.value.status == 400
+    assert caught.value.message.startswith("row 2: features amount, is_online are missing and may not be")
+    assert all(name in caught.value.message for name in NULLABLE_FEATURES)
+    assert set(REQUIRED_FEATURES) == {"amount", "hour_of_day", "is_online"}

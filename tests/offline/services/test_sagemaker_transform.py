@@ -231,15 +231,14 @@ OTHER = "900.0,3,250.0,1,9,20,1,0.3"
 
 def model_archive() -> bytes:
     """A small model in the artifact layout training writes, as ``model.tar.gz``."""
-    import joblib
     from sklearn.ensemble import HistGradientBoostingClassifier
 
+    from training.onnx_export import to_onnx
     from training.synthetic import generate
 
     X, y = generate(2_000, seed=5)  # noqa: N806
     classifier = HistGradientBoostingClassifier(max_iter=10, max_depth=4, random_state=0).fit(X, y)
-    model = io.BytesIO()
-    joblib.dump(classifier, model)
+    model = io.BytesIO(to_onnx(classifier))
     metadata = json.dumps({"model_version": "7", "feature_names": list(FEATURE_NAMES), "threshold": 0.2}).encode()
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w:gz") as tar:

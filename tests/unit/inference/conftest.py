@@ -21,10 +21,10 @@ def classifier() -> Any:
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory, classifier: Any) -> Path:
-    import joblib
+    from training.onnx_export import to_onnx
 
     directory = tmp_path_factory.mktemp("model")
-    joblib.dump(classifier, directory / MODEL_FILE)
+    (directory / MODEL_FILE).write_bytes(to_onnx(classifier))
     metadata = {"model_version": "unit-model", "feature_names": list(FEATURE_NAMES), "threshold": 0.2}
     (directory / MODEL_METADATA_FILE).write_text(json.dumps(metadata))
     return directory

@@ -1,17 +1,16 @@
-"""The WSGI app in-process: routing, answers, and the server settings it is run with."""
+"""The WSGI app in-process: routing, answers, reading and draining bodies (the server's settings: ``test_serve``)."""
 
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from gunicorn.http import errors as http_errors  # type: ignore[import-untyped]
 
+from inference import app as app_module
 from inference.app import make_app
 from inference.model import load_model
-from inference.serve import ServerSettings
-from inference.workers import protocol_error
 
 REPO = Path(__file__).resolve().parents[3]
 ROW = b"125.5,14,3.2,0,2,400,1,0.02\n"
@@ -97,34 +96,67 @@ def test_a_claimed_size_past_the_drain_limit_is_refused_unread(app: Any) -> None
     assert f"{1 << 40} bytes" in body["error"]
 
 
+def test_a_client_waiting_for_100_continue_is_refused_without_reading(app: Any) -> None:
+    # Given an oversized request from a client that sends its body only after 100 Continue
+    class Untouchable(io.BytesIO):
+        def read(self, *_: Any) -> bytes:
+            raise AssertionError("the body was read, which would ask the client to send it")
+
+    # When it is handled
+    status, headers, body = call(
+        app,
+        "POST",
+        "/invocations",
+        stream=Untouchable(),
+        CONTENT_TYPE="text/csv",
+        CONTENT_LENGTH=str(7 << 20),
+        HTTP_EXPECT="100-continue",
+    )
+    # Then the 413 comes at once and asks to close the connection, whose body stays unsent
+    assert status == 413
+    assert headers["Connection"] == "close"
+    assert "7340032 bytes" in body["error"]
+
+
+def test_the_drain_stops_at_its_deadline(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a drain deadline of 50 ms and a client that sends 64 KB every 20 ms (7 MB would take over 2 s)
+    monkeypatch.setattr(app_module, "DRAIN_SECONDS", 0.05)
+
+    class Slow(io.RawIOBase):
+        reads = 0
+
+        def read(self, size: int = -1) -> bytes:
+            Slow.reads += 1
+            time.sleep(0.02)
+            return b"1" * size
+
+    # When a 7 MB request is handled
+    status, headers, _ = call(
+        app, "POST", "/invocations", stream=Slow(), CONTENT_TYPE="text/csv", CONTENT_LENGTH=str(7 << 20)
+    )
+    # Then it is refused once the deadline passed, well before the whole body, and the connection is to be closed
+    assert 1 <= Slow.reads < (7 << 20) // (64 * 1024)
+    assert status == 413
+    assert headers["Connection"] == "close"
+
+
+def test_a_drained_body_leaves_the_connection_open(app: Any) -> None:
+    status, headers, _ = call(
+        app,
+        "POST",
+        "/invocations",
+        stream=io.BytesIO(b"1" * (7 << 20)),
+        CONTENT_TYPE="text/csv",
+        CONTENT_LENGTH=str(7 << 20),
+    )
+    assert status == 413
+    assert "Connection" not in headers
+
+
 def test_an_invalid_content_length_is_a_400(app: Any) -> None:
     status, _, body = call(app, "POST", "/invocations", ROW, CONTENT_TYPE="text/csv", CONTENT_LENGTH="ten")
     assert status == 400
     assert "Content-Length" in body["error"]
-
-
-@pytest.mark.parametrize(
-    ("error", "status", "fragment"),
-    [
-        (http_errors.InvalidHeader("CONTENT-LENGTH"), 400, "Content-Length"),
-        (http_errors.InvalidRequestMethod("post"), 400, "POST /invocations"),
-        (http_errors.InvalidRequestLine("GARBAGE"), 400, "METHOD /path HTTP/1.1"),
-        (http_errors.LimitRequestLine(9000, 4094), 414, "too long"),
-        (http_errors.UnsupportedTransferCoding("gzip"), 400, "Transfer-Encoding"),
-        (RuntimeError("secret internal detail"), 500, "internal error"),
-    ],
-    ids=["content-length", "method", "request-line", "long-line", "transfer-coding", "server-fault"],
-)
-def test_requests_gunicorn_cannot_parse_get_json_that_says_what_to_fix(
-    error: Exception, status: int, fragment: str
-) -> None:
-    # Given an error gunicorn raises before the app runs
-    # When the worker turns it into an answer
-    answer_status, message = protocol_error(error)
-    # Then the status is a 4xx for the caller's mistake (500 for ours) and the message says what to do
-    assert answer_status == status
-    assert fragment in message
-    assert "secret" not in message
 
 
 def test_head_ping_has_no_body(app: Any) -> None:
@@ -137,41 +169,3 @@ def test_wrong_method_names_the_allowed_ones(app: Any) -> None:
     assert status == 405
     assert headers["Allow"] == "GET, HEAD"
     assert "use GET or HEAD" in body["error"]
-
-
-def test_settings_follow_the_sagemaker_hosting_variables() -> None:
-    settings = ServerSettings.from_env(
-        {"SM_MODEL_DIR": "/m", "SAGEMAKER_BIND_TO_PORT": "9000", "SAGEMAKER_MODEL_SERVER_WORKERS": "3"}
-    )
-    assert (settings.model_dir, settings.port, settings.workers, settings.host) == ("/m", 9000, 3, "0.0.0.0")
-
-
-def test_settings_default_to_opt_ml_and_8080() -> None:
-    settings = ServerSettings.from_env({})
-    assert (settings.model_dir, settings.port) == ("/opt/ml/model", 8080)
-    assert settings.workers >= 1
-
-
-@pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        ({"SAGEMAKER_BIND_TO_PORT": "http"}, "SAGEMAKER_BIND_TO_PORT must be a whole number"),
-        ({"SAGEMAKER_MODEL_SERVER_WORKERS": "0"}, "SAGEMAKER_MODEL_SERVER_WORKERS must be >= 1"),
-        ({"SERVE_WORKER_CLASS": "eventlet"}, "SERVE_WORKER_CLASS must be"),
-    ],
-)
-def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        ServerSettings.from_env(env)
-
-
-def _pins(path: Path) -> dict[str, str]:
-    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
-    return dict(line.split("==") for line in lines if "==" in line)
-
-
-def test_the_serving_image_pins_the_same_model_runtime_as_training() -> None:
-    # The model is pickled by training and unpickled by serving: the libraries must match exactly.
-    training = _pins(REPO / "training/requirements.txt")
-    serving = _pins(REPO / "inference/requirements.txt")
-    assert {name: serving.get(name) for name in training} == training

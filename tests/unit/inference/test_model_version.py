@@ -21,9 +21,9 @@ def test_model_version_is_read_from_the_environment(raw: str | None, expected: s
 
 
 def _served_model(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> LoadedModel:
-    """The model ``serve.main`` would serve, captured instead of starting gunicorn."""
+    """The model ``serve.main`` would serve, captured instead of starting the server."""
     served: dict[str, Any] = {}
-    monkeypatch.setattr(serve, "run", lambda settings, app, model: served.update(model=model))
+    monkeypatch.setattr(serve, "run", lambda settings, model: served.update(model=model))
     assert serve.main(env) == 0
     model: LoadedModel = served["model"]
     return model

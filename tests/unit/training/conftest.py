@@ -36,10 +36,9 @@ def write_model_archive(
     feature_names: Sequence[str] = FEATURE_NAMES,
 ) -> Path:
     """Write ``model.tar.gz`` as SageMaker packs ``SM_MODEL_DIR``: model + metadata at the top level."""
-    import joblib
+    from training.onnx_export import to_onnx
 
-    model = io.BytesIO()
-    joblib.dump(classifier, model)
+    model = io.BytesIO(to_onnx(classifier))
     metadata = {
         "model_version": version,
         "feature_names": list(feature_names),

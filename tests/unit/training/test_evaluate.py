@@ -14,7 +14,7 @@ import pytest
 
 from tests.unit.training.conftest import write_model_archive
 from training.evaluate import main, run
-from training.feature_schema import FEATURE_NAMES, LABEL
+from training.feature_schema import FEATURE_NAMES, LABEL, MODEL_FILE
 
 
 def _layout(root: Path, data_dir: Path, challenger: Any | None, champion: Any | None = None, **env: str) -> dict:
@@ -143,9 +143,9 @@ def _escaping(path: Path, classifier: Any) -> None:
 def _without_metadata(path: Path, classifier: Any) -> None:
     write_model_archive(path, classifier)
     with tarfile.open(path) as tar:
-        blob = tar.extractfile("model.joblib").read()  # type: ignore[union-attr]
+        blob = tar.extractfile(MODEL_FILE).read()  # type: ignore[union-attr]
     with tarfile.open(path, "w:gz") as tar:
-        info = tarfile.TarInfo("model.joblib")
+        info = tarfile.TarInfo(MODEL_FILE)
         info.size = len(blob)
         tar.addfile(info, io.BytesIO(blob))
 
@@ -177,7 +177,7 @@ BAD_INPUTS = {
     ),
     "an archive without metadata": (
         lambda root, c: _without_metadata(root / "input/challenger/model.tar.gz", c),
-        "the challenger model archive model.tar.gz has no model.json at its top level (it holds model.joblib)",
+        "the challenger model archive model.tar.gz has no model.json at its top level (it holds model.onnx)",
     ),
     "other features": (
         lambda root, c: write_model_archive(

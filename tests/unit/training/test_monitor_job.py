@@ -43,7 +43,9 @@ class LiveModel:
 def live_model(tmp_path_factory: pytest.TempPathFactory) -> LiveModel:
     root = tmp_path_factory.mktemp("monitor-model")
     model_dir = train_small_model(root)
-    return LiveModel(pack_model(model_dir, root / "model.tar.gz"), joblib.load(model_dir / "model.joblib"))
+    return LiveModel(
+        pack_model(model_dir, root / "model.tar.gz"), joblib.load(model_dir.parent / "output/data/model.joblib")
+    )
 
 
 def _layout(root: Path, live: LiveModel) -> Path:

@@ -23,7 +23,7 @@ import pytest
 from tests.process.conftest import free_port
 from tests.unit.training.conftest import job_outputs, train_job
 from training.evaluate import run as run_evaluation
-from training.feature_schema import FEATURE_NAMES, MODEL_FILE, MODEL_METADATA_FILE
+from training.feature_schema import FEATURE_NAMES, LEGACY_PICKLE_FILE, MODEL_METADATA_FILE
 
 pytestmark = pytest.mark.slow
 
@@ -138,7 +138,7 @@ def test_training_logs_the_model_with_its_signature_and_an_example(
     assert info.signature.inputs.input_names() == list(FEATURE_NAMES)
     assert info.saved_input_example_info is not None
     rows = np.loadtxt(tracked_job / "input/data/validation/validation.csv", delimiter=",", skiprows=1)[:, :-1]
-    artifact = joblib.load(tracked_job / "model" / MODEL_FILE)
+    artifact = joblib.load(tracked_job / "output/data" / LEGACY_PICKLE_FILE)
     assert np.array_equal(logged.predict_proba(rows), artifact.predict_proba(rows))
 
 

@@ -57,7 +57,7 @@ def test_a_channel_of_several_files_is_read_in_sorted_order(tmp_path: Path) -> N
         ("amount,hour\n1,2\n", "header must be"),
         (HEADER + "\n1,2,3\n", "rows must have 9 columns, got 3"),
         (HEADER + "\n1,abc,1,0,1,1,0,0.1,0\n", "malformed CSV"),
-        (HEADER + "\n1,2,,0,1,1,0,0.1,0\n", "malformed CSV"),
+        (HEADER + "\n1,,1,0,1,1,0,0.1,0\n", "column 'hour_of_day' holds empty or non-finite values"),
         (HEADER + "\n1,25,1,0,1,1,0,0.1,0\n1,2,1,0,1,1,0,0.1,1\n", "column 'hour_of_day' has values"),
         (HEADER + "\n1,2,1,0,1,1,0,0.1,2\n", "must be 0 or 1"),
         (HEADER + "\n1,2,1,0,1,1,0,0.1,0\n", "needs both classes"),
@@ -149,3 +149,46 @@ def test_sm_num_cpus_caps_the_openmp_threads() -> None:
     # When the job runs under SM_NUM_CPUS=1, then OpenMP uses one thread
     with _thread_limit({"SM_NUM_CPUS": "1"}):
         assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"} == {1}
+
+
+def test_empty_cells_of_nullable_features_are_read_as_missing_values(tmp_path: Path) -> None:
+    # Given a channel whose nullable columns have empty cells (and one written as nan)
+    lines = [HEADER, "125.5,14,,0,2,,1,0.02,0", "80.0,3,12.5,,nan,400,0,,1"]
+    (tmp_path / "data.csv").write_text("\n".join(lines) + "\n")
+    # When it is read
+    X, y = read_channel("train", tmp_path)
+    # Then those cells are NaN and the rest are the numbers written
+    assert np.isnan(X[0, [2, 5]]).all()
+    assert np.isnan(X[1, [3, 4, 7]]).all()
+    assert X[0, 0] == 125.5
+    assert y.tolist() == [0.0, 1.0]
+
+
+def test_an_empty_cell_of_a_required_feature_is_an_error_naming_the_column_and_row(tmp_path: Path) -> None:
+    lines = [HEADER, "125.5,14,3.2,0,2,400,1,0.02,0", "80.0,3,12.5,0,1,400,,0.1,1"]
+    (tmp_path / "data.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(
+        TrainingError, match=r"column 'is_online' holds empty or non-finite values \(first at data row 2\)"
+    ):
+        read_channel("train", tmp_path)
+
+
+def test_a_model_trained_on_data_with_missing_values_is_exported_and_checked(tmp_path: Path) -> None:
+    # Given training data with a tenth of the nullable cells empty
+    env = _layout(tmp_path)
+    for channel in ("train", "validation"):
+        path = tmp_path / f"input/data/{channel}/part-0.csv"
+        header, *rows = path.read_text().splitlines()
+        holed = [
+            ",".join("" if i in (2, 5, 7) and n % 10 == 0 else v for i, v in enumerate(row.split(",")))
+            for n, row in enumerate(rows)
+        ]
+        path.write_text("\n".join([header, *holed]) + "\n")
+    # When the job runs
+    assert main(env) == 0
+    # Then it exported the model, checked against scikit-learn on rows with missing values
+    agreement = json.loads((tmp_path / "output/data/evaluation.json").read_text())["onnx_agreement"]
+    assert agreement["max_difference"] <= 1e-6
+    assert agreement["rows"] > 1_000
+    assert (tmp_path / "model" / MODEL_FILE).read_bytes()[:2] != b"\x80\x04"  # not a pickle
+    assert (tmp_path / "output/data/model.joblib").is_file()
