@@ -26,7 +26,7 @@ help:
 	@echo "make retrain ENV=dev  start a run of a deployed environment on its newest complete dataset"
 	@echo "make approve ENV=prod VERSION=N [REASON=...]  approve a model version: the deployment state machine deploys it"
 	@echo "make reject ENV=prod VERSION=N [REASON=...]   reject one; if it is live, the previous Approved version returns"
-	@echo "make bench          serving benchmark against MLflow's scoring server; batch transform over 1M rows"
+	@echo "make bench          serving benchmark against MLflow and other peers; proxy Lambda overhead; batch transform over 1M rows"
 
 $(STAMPS)/venv: requirements.txt requirements-dev.txt training/requirements.txt inference/requirements.txt
 	@mkdir -p $(STAMPS)
@@ -95,6 +95,7 @@ approve reject: $(STAMPS)/venv
 bench: install
 	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(PY) -m bench.serving
+	$(PY) -m bench.proxy_overhead
 	$(PY) -m bench.batch_transform
 
 clean:
