@@ -42,7 +42,7 @@ import numpy.typing as npt
 
 from inference.model import ModelLoadError, Scorer, load_model
 from training.channels import InputError, read_channel
-from training.feature_schema import MODEL_FILE, MODEL_METADATA_FILE
+from training.feature_schema import LEGACY_PICKLE_FILE, MODEL_FILE, MODEL_METADATA_FILE
 from training.processing_job import run_reporting_errors
 from training.tracking import evaluation_logger, track
 
@@ -123,8 +123,15 @@ def load_candidate(archive: Path, workdir: Path, role: str) -> Candidate:
     missing = [name for name in (MODEL_FILE, MODEL_METADATA_FILE) if not (directory / name).is_file()]
     if missing:
         held = ", ".join(sorted(p.name for p in directory.iterdir())) or "nothing"
+        legacy = (
+            f"; its {LEGACY_PICKLE_FILE} is a pickle written before models were exported to ONNX, and a pickle "
+            "is never loaded (loading one runs whatever code it carries)"
+            if MODEL_FILE in missing and (directory / LEGACY_PICKLE_FILE).is_file()
+            else ""
+        )
         raise EvaluationError(
-            f"the {role} model archive {archive.name} has no {' or '.join(missing)} at its top level (it holds {held})"
+            f"the {role} model archive {archive.name} has no {' or '.join(missing)} at its top level "
+            f"(it holds {held}){legacy}"
         )
     try:
         model = load_model(directory)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.unit.training.conftest import write_model_archive
 from training.evaluate import main, run
-from training.feature_schema import FEATURE_NAMES, LABEL, MODEL_FILE
+from training.feature_schema import FEATURE_NAMES, LABEL, MODEL_FILE, MODEL_METADATA_FILE
 
 
 def _layout(root: Path, data_dir: Path, challenger: Any | None, champion: Any | None = None, **env: str) -> dict:
@@ -150,6 +150,17 @@ def _without_metadata(path: Path, classifier: Any) -> None:
         tar.addfile(info, io.BytesIO(blob))
 
 
+def _legacy_champion(path: Path) -> None:
+    """A champion archive as earlier versions wrote it: the pickle and the metadata."""
+    metadata = json.dumps({"model_version": "1", "feature_names": list(FEATURE_NAMES), "threshold": 0.5}).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, blob in (("model.joblib", b"\x80\x04not loaded"), (MODEL_METADATA_FILE, metadata)):
+            info = tarfile.TarInfo(name)
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+
+
 BAD_INPUTS = {
     "no test data": (
         lambda root, c: shutil.rmtree(root / "input/test"),
@@ -178,6 +189,12 @@ BAD_INPUTS = {
     "an archive without metadata": (
         lambda root, c: _without_metadata(root / "input/challenger/model.tar.gz", c),
         "the challenger model archive model.tar.gz has no model.json at its top level (it holds model.onnx)",
+    ),
+    "a champion from before ONNX": (
+        lambda root, c: _legacy_champion(root / "input/champion/model.tar.gz"),
+        "the champion model archive model.tar.gz has no model.onnx at its top level (it holds model.joblib, "
+        "model.json); its model.joblib is a pickle written before models were exported to ONNX, and a pickle is "
+        "never loaded",
     ),
     "other features": (
         lambda root, c: write_model_archive(
