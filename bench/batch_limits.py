@@ -33,8 +33,6 @@ import argparse
 import http.client
 import json
 import os
-import platform
-import shutil
 import signal
 import socket
 import statistics
@@ -48,7 +46,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from bench.docs import machine as describe_machine
 from bench.docs import write_section
+from bench.training_job import run_training_job
 from lambdas.inference_proxy.logic import READ_TIMEOUT_SECONDS
 from offline.services.api_gateway import api_gateway_event
 from training.feature_schema import (
@@ -212,17 +212,8 @@ def fit(measurements: Sequence[Measurement]) -> Fit:
 
 
 def _train(work: Path, rows: int) -> Path:
-    from training.synthetic import write_splits
-
-    data = work / "data"
-    write_splits(data, rows=rows, seed=2026)
-    root = work / "opt_ml"
-    for channel in ("train", "validation"):
-        (root / "input/data" / channel).mkdir(parents=True)
-        shutil.move(data / f"{channel}.csv", root / "input/data" / channel / f"{channel}.csv")
-    env = os.environ | {"SM_PREFIX": str(root), "PYTHONPATH": str(REPO), "TRAINING_JOB_NAME": "bench-batch"}
-    subprocess.run([sys.executable, "-m", "training.train"], env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-    return root / "model"
+    """The model dir of a real training job on ``rows`` synthetic rows."""
+    return run_training_job(work, rows, "bench-batch")[0] / "model"
 
 
 def _free_port() -> int:
@@ -309,18 +300,6 @@ def tables(results: dict[str, list[Measurement]], fits: dict[str, Fit]) -> str:
     return "\n".join(lines)
 
 
-def _machine() -> str:
-    model = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}; load average at start {load}"
-
-
 def document(table: str, results: dict[str, list[Measurement]], fits: dict[str, Fit], machine: str) -> str:
     """The ``docs/benchmarks.md`` section."""
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -368,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timings per measurement (the median is kept)")
     parser.add_argument("--no-write", action="store_true", help="do not rewrite docs/benchmarks.md")
     args = parser.parse_args(argv)
-    machine = _machine()
+    machine = describe_machine()
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         work = Path(tmp)
         print(f"training on {args.train_rows:,} rows ...", flush=True)

@@ -38,7 +38,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from bench.batch_limits import _free_port, _machine, _start_server, _stop, _train
+from bench.batch_limits import _free_port, _start_server, _stop, _train
+from bench.docs import machine as describe_machine
 from bench.docs import write_section
 from offline.services.transform_container import invoker
 from offline.services.transform_records import Plan, transform_file
@@ -226,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--train-rows", type=int, default=200_000, help="rows the model is trained on")
     parser.add_argument("--no-write", action="store_true", help="do not rewrite docs/benchmarks.md")
     args = parser.parse_args(argv)
-    machine = _machine()
+    machine = describe_machine()
     with tempfile.TemporaryDirectory(prefix="bench-transform-") as tmp:
         work = Path(tmp)
         print(f"training on {args.train_rows:,} rows ...", flush=True)

@@ -36,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from bench.docs import machine as describe_machine
 from bench.docs import write_section
 from bench.proxy_report import ColdRun, Variant, WarmRun, document, render, verdicts
 
@@ -142,18 +143,6 @@ def _daemon() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
-def _machine() -> str:
-    model = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    return f"{os.cpu_count()} cores, {model}, Python {sys.version.split()[0]}; load average at start {load}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure; print the tables and verdicts; write them into ``docs/benchmarks.md``."""
     parser = argparse.ArgumentParser(prog="python -m bench.proxy_overhead", description=__doc__.splitlines()[0])
@@ -164,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--compare", metavar="REF", help="also measure the proxy at this git revision")
     parser.add_argument("--no-write", action="store_true", help="do not rewrite docs/benchmarks.md")
     args = parser.parse_args(argv)
-    machine = _machine()
+    machine = describe_machine()
     with tempfile.TemporaryDirectory(prefix="bench-proxy-") as tmp:
         work = Path(tmp)
         variants = [

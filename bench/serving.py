@@ -49,6 +49,7 @@ from bench.serving_report import (
     targets,
     worker_table,
 )
+from bench.training_job import run_training_job
 
 DOC: Final = REPO / "docs" / "benchmarks.md"
 WARMUP_SECONDS: Final = 1
@@ -57,18 +58,8 @@ START_RUNS: Final = 3
 
 def _train(work: Path, train_rows: int) -> tuple[Path, Path, dict[str, Any], float, list[str]]:
     """Model dir, estimator path, evaluation, job seconds, and the test split's feature rows (CSV lines)."""
-    from training.synthetic import write_splits
-
+    root, wall = run_training_job(work, round(train_rows / 0.7), "bench")
     data = work / "data"
-    write_splits(data, rows=round(train_rows / 0.7), seed=2026)
-    root = work / "opt_ml"
-    for channel in ("train", "validation"):
-        (root / "input/data" / channel).mkdir(parents=True)
-        shutil.move(data / f"{channel}.csv", root / "input/data" / channel / f"{channel}.csv")
-    env = os.environ | {"SM_PREFIX": str(root), "PYTHONPATH": str(REPO), "TRAINING_JOB_NAME": "bench"}
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "training.train"], env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - started
     estimator = root / "output/data/model.joblib"
     if not estimator.is_file():
         raise SystemExit(f"bench: training wrote no {estimator}: the peers serve that estimator")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.docs import sections
+from bench.docs import cpu_model, load_average, sections
 from bench.serving_inprocess import REPEATS
 from bench.serving_report import Target
 
@@ -55,19 +55,11 @@ class Run:
 
 def machine() -> str:
     """Cores, CPU model, kernel, Python, wrk and the load average now (the machine may be shared)."""
-    model = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     banner = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split()
     wrk = f"wrk {banner[1].split('/')[-1]}" if len(banner) > 1 else "wrk"
     return (
-        f"{os.cpu_count()} cores, {model}, Linux {platform.release()}, Python {platform.python_version()}, "
-        f"{wrk}; load average at start {load} (a shared machine)"
+        f"{os.cpu_count()} cores, {cpu_model()}, Linux {platform.release()}, Python {platform.python_version()}, "
+        f"{wrk}; load average at start {load_average()} (a shared machine)"
     )
 
 

@@ -16,29 +16,11 @@ import pytest
 
 from tests.process.conftest import REPO, Server, TrainedJob, start_server, stop_server
 from tests.process.test_serving import csv_body, request, socket_to
+from tests.raw_http import read_answer
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")]
 
 ROW_BODY = b"125.5,14,3.2,0,2,400,1,0.02\n"
-
-
-def read_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    """One HTTP answer from ``sock``: (status, headers with lower-case names, body)."""
-    reply = b""
-    while b"\r\n\r\n" not in reply:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        reply += chunk
-    head, _, body = reply.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    while len(body) < int(headers.get("content-length", "0")):
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return int(lines[0].split()[1]), headers, body
 
 
 def exchange(server: Server, raw: bytes) -> tuple[int, dict[str, str], bytes, bool]:

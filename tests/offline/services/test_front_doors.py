@@ -23,6 +23,7 @@ from offline.services.api_gateway import api_gateway_event, local_api
 from offline.services.http_server import Server
 from offline.services.lambda_runtime import LambdaRuntime, LambdaSpec
 from offline.services.sagemaker_runtime import runtime_proxy
+from tests.raw_http import read_answer
 from training.feature_schema import REQUEST_TOO_LARGE_MESSAGE
 
 
@@ -206,21 +207,7 @@ def exchange(url: str, raw: bytes) -> tuple[int, dict[str, str], bytes]:
     split = urlsplit(url)
     with socket.create_connection((split.hostname or "", split.port or 80), timeout=30) as sock:
         sock.sendall(raw)
-        reply = b""
-        while b"\r\n\r\n" not in reply:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            reply += chunk
-        head, _, body = reply.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-        while len(body) < int(headers.get("content-length", "0")):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            body += chunk
-    return int(lines[0].split()[1]), headers, body
+        return read_answer(sock)
 
 
 def test_the_local_api_serves_the_v1_stage_and_forwards_the_callers_bytes(api: Server) -> None:
