@@ -48,6 +48,7 @@ from training.feature_schema import (
     N_FEATURES,
     UTF8_BOM,
     PayloadError,
+    float_or_nan,
     validate_row,
 )
 
@@ -195,14 +196,10 @@ def _parse_block(lines: list[str]) -> npt.NDArray[np.float64] | None:
         values = np.fromiter(map(float, fields), dtype=np.float64, count=len(fields))
     except ValueError:
         try:  # empty cells are missing values (NaN); the checks below refuse them where the schema does
-            values = np.fromiter(map(_float_or_nan, fields), dtype=np.float64, count=len(fields))
+            values = np.fromiter(map(float_or_nan, fields), dtype=np.float64, count=len(fields))
         except ValueError:
             return None
     return values.reshape(len(lines), N_FEATURES)
-
-
-def _float_or_nan(field: str) -> float:
-    return float(field) if field.strip() else np.nan
 
 
 def _fast_rows(lines: list[str | None], X: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:

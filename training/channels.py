@@ -19,7 +19,7 @@ from typing import Final, TextIO
 import numpy as np
 import numpy.typing as npt
 
-from training.feature_schema import FEATURE_NAMES, FEATURES, LABEL
+from training.feature_schema import FEATURE_NAMES, FEATURES, LABEL, float_or_nan
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -64,12 +64,8 @@ def _load(handle: TextIO) -> FloatArray:
             data: FloatArray = np.loadtxt(handle, delimiter=",", dtype=np.float64, ndmin=2)
         except ValueError:
             handle.seek(start)
-            data = np.loadtxt(handle, delimiter=",", dtype=np.float64, ndmin=2, converters=_float_or_nan)
+            data = np.loadtxt(handle, delimiter=",", dtype=np.float64, ndmin=2, converters=float_or_nan)
     return data
-
-
-def _float_or_nan(field: str) -> float:
-    return float(field) if field.strip() else np.nan
 
 
 def read_channel(name: str, directory: Path) -> tuple[FloatArray, FloatArray]:

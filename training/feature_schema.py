@@ -207,6 +207,11 @@ def _is_missing(raw: Any) -> bool:
     return False
 
 
+def float_or_nan(field: str) -> float:
+    """A CSV field as a float, an empty (or blank) one as NaN: the bulk parsers' reading of a missing value."""
+    return float(field) if field.strip() else math.nan
+
+
 def _refuse_missing(row: int, names: list[str]) -> PayloadError:
     listed = ", ".join(names)
     many = len(names) > 1
