@@ -128,6 +128,8 @@ REQUIRED_FEATURES: Final[tuple[str, ...]] = tuple(f.name for f in FEATURES if no
 NULLABLE_FEATURES: Final[tuple[str, ...]] = tuple(f.name for f in FEATURES if f.nullable)
 _BY_NAME: Final[dict[str, int]] = {name: i for i, name in enumerate(FEATURE_NAMES)}
 N_FEATURES: Final = len(FEATURES)
+#: Per feature, for the fast check of a plain CSV row: (minimum, maximum, whether it is whole).
+_BOUNDS: Final = tuple((f.minimum, f.maximum, f.kind in ("int", "bool")) for f in FEATURES)
 
 
 class PayloadError(ValueError):
@@ -299,12 +301,68 @@ def _is_header(fields: list[str]) -> bool:
     return not any(_is_number(field) for field in fields)
 
 
+def _plain_row(fields: list[str]) -> list[float] | None:
+    """The row as floats when every field is a plain in-range number; ``None`` when anything needs a closer look.
+
+    The common row, checked in a few microseconds; :func:`validate_row` takes every other row (and
+    says what is wrong with it). Both accept exactly the same plain rows: ``float()`` of the field,
+    within the feature's range, whole where the feature is.
+    """
+    if len(fields) != N_FEATURES:
+        return None
+    out: list[float] = []
+    try:
+        for field, (low, high, whole) in zip(fields, _BOUNDS, strict=True):
+            if len(field) > MAX_NUMBER_CHARS:
+                return None
+            value = float(field)
+            if not low <= value <= high or (whole and value != int(value)):  # NaN fails the range
+                return None
+            out.append(value)
+    except ValueError:  # an empty (missing) cell, or not a number
+        return None
+    return out
+
+
+def _header_line(fields: list[str], line: int) -> PayloadError:
+    shown = ", ".join(field.strip()[:20] for field in fields[: N_FEATURES + 1])
+    return PayloadError(
+        400,
+        f"row {line} is a header line ({shown[:200]}); send the rows without a header: "
+        f"each row holds the {N_FEATURES} feature values in this order: {', '.join(FEATURE_NAMES)}",
+    )
+
+
 def parse_csv(text: str) -> list[list[float]]:
     """Parse header-less CSV rows in schema order.
 
     Fields may be quoted (``"125.5"``, as spreadsheets export them) and lines may end in CRLF;
     rows whose fields are all empty are skipped. Row numbers in messages are line numbers.
+    Text without quotes or carriage returns is split on newlines and commas directly, which is what
+    the ``csv`` module would do with it, at a fraction of the cost for the one-row request.
     """
+    if '"' in text or "\r" in text:
+        return _parse_quoted_csv(text)
+    rows: list[list[float]] = []
+    for line, record in enumerate(text.split("\n"), 1):
+        fields = record.split(",")
+        plain = _plain_row(fields)
+        if plain is None and not any(field.strip() for field in fields):
+            continue
+        if len(rows) == MAX_ROWS_PER_REQUEST:
+            raise _too_many_rows()
+        if plain is None:
+            if not rows and _is_header(fields):
+                raise _header_line(fields, line)
+            plain = validate_row(fields, line)
+        rows.append(plain)
+    if not rows:
+        raise PayloadError(400, "the CSV body holds no rows")
+    return rows
+
+
+def _parse_quoted_csv(text: str) -> list[list[float]]:
+    """:func:`parse_csv` for text with quotes or carriage returns: the ``csv`` module reads it."""
     rows: list[list[float]] = []
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
@@ -314,12 +372,7 @@ def parse_csv(text: str) -> list[list[float]]:
             if len(rows) == MAX_ROWS_PER_REQUEST:
                 raise _too_many_rows()
             if not rows and _is_header(fields):
-                shown = ", ".join(field.strip()[:20] for field in fields[: N_FEATURES + 1])
-                raise PayloadError(
-                    400,
-                    f"row {reader.line_num} is a header line ({shown[:200]}); send the rows without a header: "
-                    f"each row holds the {N_FEATURES} feature values in this order: {', '.join(FEATURE_NAMES)}",
-                )
+                raise _header_line(fields, reader.line_num)
             rows.append(validate_row(fields, reader.line_num))
     except csv.Error as err:
         raise PayloadError(400, f"line {reader.line_num}: the CSV is malformed: {err}") from None
