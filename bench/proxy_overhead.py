@@ -44,7 +44,8 @@ REPO: Final = Path(__file__).resolve().parents[1]
 DOC: Final = REPO / "docs" / "benchmarks.md"
 SECTION: Final = "proxy-overhead"
 WORKER: Final = REPO / "bench" / "proxy_worker.py"
-#: The trace header Lambda sets; only the ``Sampled`` flag differs between the modes.
+#: The trace header Lambda sets; only the ``Sampled`` flag differs between the modes (the warm worker gives
+#: each invocation its own trace id and parent, keeping the flag).
 TRACE_ROOT: Final = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8"
 TRACING_MODES: Final = ("off", "not sampled", "sampled")
 PROXY_FILES: Final = ("lambdas/__init__.py", "lambdas/common", "lambdas/inference_proxy")

@@ -200,16 +200,17 @@ def document(tables: str, lines: list[str], machine: str, compared_commit: str |
 Written by `python -m bench.proxy_overhead`{compared}; rerun it to refresh. Latest run: {stamp}.
 **Machine:** {machine}.
 
-Every measurement runs in a fresh interpreter (`bench/proxy_worker.py`) with the environment Lambda
-and the stack give the function (`LAMBDA_TASK_ROOT`, `POWERTOOLS_SERVICE_NAME`,
-`POWERTOOLS_METRICS_NAMESPACE`, `ENDPOINT_NAME`, the X-Ray trace header; the X-Ray daemon is a local
-UDP socket). The cold start is the import of the handler module plus the creation of its
-sagemaker-runtime client, then its first invocation (sampled trace) against a stub client; the baseline
-is `bench/proxy_bare_handler.py`, which imports boto3 and creates the client at import and nothing
-else. The warm call is the handler invoked with an API Gateway proxy event (one CSV row, a signed
-request's headers) against a stub whose `invoke_endpoint` answers at once, minus a call of that stub.
-Tracing "off" is how the tests and offline mode run (`POWERTOOLS_TRACE_DISABLED`); in Lambda X-Ray
-samples a request or not (by default the first each second and 5 % of the rest).
+Every measurement runs in a fresh interpreter (`bench/proxy_worker.py`) with the environment Lambda and
+the stack give the function (`LAMBDA_TASK_ROOT`, `POWERTOOLS_SERVICE_NAME`,
+`POWERTOOLS_METRICS_NAMESPACE`, `ENDPOINT_NAME`, the X-Ray trace header, a new one for every warm
+invocation as Lambda sets one per invocation; the X-Ray daemon is a local UDP socket). The cold start
+is the import of the handler module plus the creation of its sagemaker-runtime client, then its first
+invocation (sampled trace) against a stub client; the baseline is `bench/proxy_bare_handler.py`, which
+imports boto3 and creates the client at import and nothing else. The warm call is the handler invoked
+with an API Gateway proxy event (one CSV row, a signed request's headers) against a stub whose
+`invoke_endpoint` answers at once, minus a call of that stub. Tracing "off" is how the tests and
+offline mode run (`POWERTOOLS_TRACE_DISABLED`); in Lambda X-Ray samples a request or not (by default
+the first each second and 5 % of the rest).
 
 {tables}
 
@@ -218,13 +219,17 @@ Targets:
 
 Where the time goes: the proxy dispatches its one route itself (no `APIGatewayRestResolver`, no
 pydantic settings model), its Tracer patches nothing, and one X-Ray subsegment wraps the SageMaker call,
-opened only when X-Ray sampled the request (unsampled, the SDK records nothing but still parses the
-trace header half a dozen times). What a warm call still pays is mostly the body's validation
-(`training.feature_schema.read_payload`, about 15 us for one row in isolation), Powertools' Metrics
-flush (about 15 us: one EMF document per call) and Logger context (about 4 us), and, on a sampled
-request, the X-Ray SDK's subsegment (about 35 us in isolation, more inside the handler): the part
-left over the 0.1 ms target when sampled. By default X-Ray samples the first request each second
-and 5 % of the rest, so the typical call is the unsampled one.
+opened only when X-Ray sampled the request (unsampled, the SDK records nothing but still builds its
+segment from the trace header), and the SDK's Lambda context parses that header once per invocation
+instead of at each of the six lookups a subsegment makes (`tracing.InvocationContext`). What a warm
+call still pays is mostly the body's validation (`training.feature_schema.read_payload`, about 15 us
+for one row in isolation, about 30 us of a sampled call), Powertools' Metrics flush (about 15 us: one
+EMF document per call) and Logger context (about 5 us), and, on a sampled request, the X-Ray SDK:
+about 60 us of the call, of which serializing the subsegment and sending it over UDP about 27 us (the
+send's system call alone about 14 us, with what it slows down after it), beginning it with the
+segment of the new trace about 17 us and ending it about 7 us. That is the part left over the 0.1 ms
+target when sampled. By default X-Ray samples the first request each second and 5 % of the rest, so
+the typical call is the unsampled one.
 
 Reading the figures: a 512 MB Lambda has about 0.29 of a vCPU (1,769 MB buys one), so in Lambda each
 time here is about 3.5x longer, for every handler. The stub is not a botocore client, so the X-Ray

@@ -7,8 +7,11 @@ import, so the handler pays for every module it needs (``json`` included).
 
 ``python bench/proxy_worker.py warm BATCHES CALLS OUT`` imports the proxy, warms it up, then times,
 call by call, ``BATCHES`` alternating batches of ``CALLS`` handler invocations and ``CALLS`` direct
-calls of the same stub. It also records the X-Ray documents the handler sent (to a UDP socket
-standing in for the daemon) and ends with one invalid request, whose log line the parent checks.
+calls of the same stub. Each invocation gets its own trace header, set before its timer starts, as
+Lambda sets one per invocation: the X-Ray SDK builds its segment for each new trace, and a handler
+timed under one header repeated would not pay for that. It also records the X-Ray documents the
+handler sent (to a UDP socket standing in for the daemon) and ends with one invalid request, whose
+log line the parent checks.
 
 The environment (a Lambda-like one, built by the parent) decides tracing; results go to OUT as JSON.
 Run as a script, not ``-m``, so that no package (``bench``) is imported before the timed import.
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 ENDPOINT = "fraud-detector-bench"
+TRACE_VARIABLE = "_X_AMZN_TRACE_ID"
 REQUEST_ID = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
 BODY = "125.5,14,3.2,0,2,400,1,0.02\n"
 INVALID_BODY = "125.5,14\n"
@@ -130,6 +134,7 @@ def cold(target: str) -> dict[str, float]:
 
 def warm(batches: int, calls: int) -> dict[str, Any]:
     """Per-call nanoseconds of the handler and of the bare stub call, and what the handler emitted."""
+    import itertools
     import os
     import socket
 
@@ -142,11 +147,14 @@ def warm(batches: int, calls: int) -> dict[str, Any]:
     stub = StubRuntime()
     logic.runtime_client = lambda: stub
     handler, request, context = app.handler, event(), Context()
-    for _ in range(300):
+    probe = 20
+    traces = iter(trace_headers(os.environ.get(TRACE_VARIABLE), 300 + probe + batches * calls))
+    for trace in itertools.islice(traces, 300):
+        _set_trace(os.environ, trace)
         handler(request, context)
     _drain(daemon)
-    probe = 20
-    for _ in range(probe):
+    for trace in itertools.islice(traces, probe):
+        _set_trace(os.environ, trace)
         assert handler(request, context)["statusCode"] == 200
     documents = _drain(daemon)
     clock = time.perf_counter_ns
@@ -154,7 +162,8 @@ def warm(batches: int, calls: int) -> dict[str, Any]:
     direct_ns: list[int] = []
     body = BODY.encode()
     for _ in range(batches):
-        for _ in range(calls):
+        for trace in itertools.islice(traces, calls):
+            _set_trace(os.environ, trace)
             begin = clock()
             handler(request, context)
             handler_ns.append(clock() - begin)
@@ -175,6 +184,23 @@ def warm(batches: int, calls: int) -> dict[str, Any]:
         "calls": 300 + probe + batches * calls,
         "invalid_status": invalid["statusCode"],
     }
+
+
+def trace_headers(header: str | None, count: int) -> list[str | None]:
+    """``count`` trace headers, one per invocation: each a new trace id and parent, ``header``'s sampling decision.
+
+    ``None`` (tracing off: no header) stays ``None`` for every invocation.
+    """
+    if header is None:
+        return [None] * count
+    decision = next((part for part in header.split(";") if part.startswith("Sampled=")), "Sampled=0")
+    return [f"Root=1-5759e988-{n:024x};Parent={n:016x};{decision}" for n in range(1, count + 1)]
+
+
+def _set_trace(environ: Any, trace: str | None) -> None:
+    """What the Lambda runtime does before an invocation: set its trace header (none when tracing is off)."""
+    if trace is not None:
+        environ[TRACE_VARIABLE] = trace
 
 
 def _drain(sock: Any) -> list[str]:

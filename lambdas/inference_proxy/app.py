@@ -41,6 +41,9 @@ logger = Logger(service=SERVICE)
 # No auto_patch: patching every library the X-Ray SDK knows costs cold start and wraps calls this
 # function does not need traced; the one that matters gets its own subsegment (tracing.py).
 tracer = Tracer(service=SERVICE, auto_patch=False)
+if not tracer.disabled:
+    # A sampled call then parses the trace header once per invocation, not six times (tracing.py).
+    tracing.use_invocation_context(tracer.provider)
 metrics = Metrics(namespace=metrics_namespace(), service=SERVICE)
 _cold_start = True
 

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 from collections.abc import Iterator
-from types import TracebackType
 from typing import Any
 
 import pytest
+from aws_xray_sdk import global_sdk_config  # type: ignore[import-untyped, unused-ignore]
+from aws_xray_sdk.core.context import Context  # type: ignore[import-untyped, unused-ignore]
+from aws_xray_sdk.core.emitters.udp_emitter import UDPEmitter  # type: ignore[import-untyped, unused-ignore]
+from aws_xray_sdk.core.lambda_launcher import LambdaContext  # type: ignore[import-untyped, unused-ignore]
+from aws_xray_sdk.core.models.segment import Segment  # type: ignore[import-untyped, unused-ignore]
+from aws_xray_sdk.core.models.trace_header import TraceHeader  # type: ignore[import-untyped, unused-ignore]
+from aws_xray_sdk.core.recorder import AWSXRayRecorder  # type: ignore[import-untyped, unused-ignore]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
 
 from lambdas.inference_proxy import app, logic, tracing
@@ -49,6 +56,7 @@ class FakeSubsegment:
         self.http: dict[str, Any] = {}
         self.annotations: dict[str, Any] = {}
         self.exception: BaseException | None = None
+        self.stack: list[Any] = []
 
     def set_aws(self, aws: dict[str, Any]) -> None:
         self.aws = aws
@@ -59,29 +67,28 @@ class FakeSubsegment:
     def put_annotation(self, key: str, value: Any) -> None:
         self.annotations[key] = value
 
+    def add_exception(self, exception: BaseException, stack: list[Any]) -> None:
+        self.exception, self.stack = exception, stack
+
 
 class FakeRecorder:
-    """Stands in for the X-Ray recorder (``Tracer().provider``): ``in_subsegment`` opens a recorded subsegment."""
+    """Stands in for the X-Ray recorder (``Tracer().provider``): ``begin_subsegment`` opens a recorded
+    subsegment, ``end_subsegment`` closes the one opened last."""
+
+    max_trace_back = 10
 
     def __init__(self) -> None:
         self.subsegments: list[FakeSubsegment] = []
         self.open: list[FakeSubsegment] = []
 
-    def in_subsegment(self, name: str, namespace: str = "local") -> FakeRecorder._Scope:
-        return FakeRecorder._Scope(self, FakeSubsegment(name, namespace))
+    def begin_subsegment(self, name: str, namespace: str = "local") -> FakeSubsegment:
+        subsegment = FakeSubsegment(name, namespace)
+        self.subsegments.append(subsegment)
+        self.open.append(subsegment)
+        return subsegment
 
-    class _Scope:
-        def __init__(self, recorder: FakeRecorder, subsegment: FakeSubsegment) -> None:
-            self.recorder, self.subsegment = recorder, subsegment
-
-        def __enter__(self) -> FakeSubsegment:
-            self.recorder.subsegments.append(self.subsegment)
-            self.recorder.open.append(self.subsegment)
-            return self.subsegment
-
-        def __exit__(self, _type: type | None, error: BaseException | None, _tb: TracebackType | None) -> None:
-            self.subsegment.exception = error
-            self.recorder.open.remove(self.subsegment)
+    def end_subsegment(self) -> None:
+        self.open.pop()
 
 
 @pytest.fixture
@@ -241,11 +248,14 @@ def test_a_failed_sagemaker_call_ends_its_subsegment_with_the_error(
     monkeypatch.setattr(logic, "runtime_client", lambda: FakeRuntime(recorder, error))
     # When a request is posted
     response = app.handler(_event(), lambda_context)
-    # Then the caller gets the mapped answer, and the subsegment recorded the error and SageMaker's status
+    # Then the caller gets the mapped answer, and the subsegment recorded the error, where it was raised,
+    # and SageMaker's status, before it was closed
     assert response["statusCode"] == 503
     [subsegment] = recorder.subsegments
     assert subsegment.exception is error
+    assert subsegment.stack[-1].name == "invoke_endpoint"
     assert subsegment.http == {"status": 429}
+    assert recorder.open == []
 
 
 def test_a_refused_request_never_opens_a_subsegment(recorder: FakeRecorder, lambda_context: FakeLambdaContext) -> None:
@@ -292,3 +302,178 @@ def test_disabled_tracing_skips_the_recorder(
     app.handler(_event(), lambda_context)
     # Then nothing is traced
     assert recorder.subsegments == []
+
+
+# --- tracing through the real X-Ray SDK ------------------------------------------------------------------
+#
+# The fake recorder above pins what the proxy asks of the recorder; these run the SDK's own recorder, as
+# Lambda sets it up (its Lambda context, subsegments streamed as they close), against a UDP socket standing in
+# for the daemon, and check the document the SDK sends.
+
+TRACE_ID = "1-5759e988-bd862e3fe1be46a994272793"
+PARENT_ID = "53995c3f42cd8ad8"
+
+
+@pytest.fixture
+def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
+    """A UDP socket standing in for the X-Ray daemon."""
+    monkeypatch.delenv("AWS_XRAY_DAEMON_ADDRESS", raising=False)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(0.2)
+        yield sock
+
+
+@pytest.fixture
+def sdk_recorder(monkeypatch: pytest.MonkeyPatch, daemon: socket.socket) -> AWSXRayRecorder:
+    """The X-Ray SDK's recorder, set up as in Lambda, sending to ``daemon``, in place of the function's."""
+    monkeypatch.delenv("AWS_XRAY_SDK_ENABLED", raising=False)
+    enabled = global_sdk_config.sdk_enabled()
+    global_sdk_config.set_sdk_enabled(True)  # the tests' Tracer disabled the SDK for the whole process
+    recorder = AWSXRayRecorder()
+    host, port = daemon.getsockname()
+    recorder.configure(context=LambdaContext(), streaming_threshold=0, emitter=UDPEmitter(f"{host}:{port}"))
+    assert tracing.use_invocation_context(recorder)
+    monkeypatch.setattr(app.tracer, "disabled", False)
+    monkeypatch.setattr(app.tracer, "provider", recorder)
+    monkeypatch.setenv("ENDPOINT_NAME", ENDPOINT)
+    yield recorder
+    global_sdk_config.set_sdk_enabled(enabled)
+
+
+def _invocation(monkeypatch: pytest.MonkeyPatch, trace_id: str = TRACE_ID, parent_id: str = PARENT_ID) -> None:
+    """What Lambda does before an invocation X-Ray sampled: set its trace header."""
+    monkeypatch.setenv(tracing.TRACE_HEADER_VARIABLE, f"Root={trace_id};Parent={parent_id};Sampled=1")
+
+
+def _sent(daemon: socket.socket) -> list[dict[str, Any]]:
+    """The documents the SDK sent to the daemon, each after the daemon protocol's header line."""
+    documents: list[dict[str, Any]] = []
+    while True:
+        try:
+            data = daemon.recv(65536)
+        except TimeoutError:
+            return documents
+        header, document = data.decode("utf-8").split("\n", 1)
+        assert json.loads(header) == {"format": "json", "version": 1}
+        documents.append(json.loads(document))
+
+
+def test_the_sdk_sends_the_sagemaker_subsegment_to_the_daemon(
+    sdk_recorder: AWSXRayRecorder,
+    daemon: socket.socket,
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: FakeLambdaContext,
+) -> None:
+    # Given a sampled invocation and an endpoint that answers
+    _invocation(monkeypatch)
+    monkeypatch.setattr(logic, "runtime_client", lambda: FakeRuntime())
+    # When a request is scored
+    assert app.handler(_event(), lambda_context)["statusCode"] == 200
+    # Then the daemon received one closed subsegment of Lambda's trace, as the botocore patch would describe it
+    [document] = _sent(daemon)
+    assert document["type"] == "subsegment"
+    assert (document["name"], document["namespace"]) == ("runtime.sagemaker", "aws")
+    assert (document["trace_id"], document["parent_id"]) == (TRACE_ID, PARENT_ID)
+    assert document["aws"] == {"operation": "InvokeEndpoint", "region": "us-east-1", "request_id": "req-1"}
+    assert document["http"] == {"response": {"status": 200}}
+    assert document["annotations"] == {"Service": app.SERVICE, "ColdStart": document["annotations"]["ColdStart"]}
+    assert isinstance(document["annotations"]["ColdStart"], bool)
+    assert document["in_progress"] is False
+    assert document["end_time"] >= document["start_time"]
+    assert "fault" not in document
+
+
+def test_the_sdk_sends_a_failed_call_as_a_fault_with_its_exception(
+    sdk_recorder: AWSXRayRecorder,
+    daemon: socket.socket,
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: FakeLambdaContext,
+) -> None:
+    # Given a sampled invocation and SageMaker refusing the call
+    _invocation(monkeypatch)
+    error = ClientError(
+        {"Error": {"Code": "ModelNotReadyException"}, "ResponseMetadata": {"RequestId": "r", "HTTPStatusCode": 429}},
+        "InvokeEndpoint",
+    )
+    monkeypatch.setattr(logic, "runtime_client", lambda: FakeRuntime(error=error))
+    # When a request is posted
+    assert app.handler(_event(), lambda_context)["statusCode"] == 503
+    # Then the subsegment sent is a fault carrying the exception, its stack and SageMaker's status
+    [document] = _sent(daemon)
+    assert document["fault"] is True
+    [exception] = document["cause"]["exceptions"]
+    assert exception["type"] == "ClientError"
+    assert "ModelNotReadyException" in exception["message"]
+    assert any(frame["label"] == "invoke_endpoint" for frame in exception["stack"])
+    assert document["http"] == {"response": {"status": 429}}
+
+
+def test_the_trace_header_is_parsed_once_per_invocation(
+    sdk_recorder: AWSXRayRecorder,
+    daemon: socket.socket,
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: FakeLambdaContext,
+) -> None:
+    # Given the SDK's header parser, counted (its own Lambda context parses six times per subsegment)
+    parsed: list[str] = []
+    parse = TraceHeader.from_header_str
+
+    def counted(header: str) -> TraceHeader:
+        parsed.append(header)
+        return parse(header)
+
+    monkeypatch.setattr(TraceHeader, "from_header_str", staticmethod(counted))
+    monkeypatch.setattr(logic, "runtime_client", lambda: FakeRuntime())
+    # When two requests are scored in one invocation, then one in the next (a new trace)
+    _invocation(monkeypatch)
+    app.handler(_event(), lambda_context)
+    app.handler(_event(), lambda_context)
+    _invocation(monkeypatch, trace_id="1-5759e988-000000000000000000000002", parent_id="0000000000000002")
+    app.handler(_event(), lambda_context)
+    # Then each header was parsed once, and each subsegment belongs to the trace it was recorded in
+    assert len(parsed) == 2
+    assert [(d["trace_id"], d["parent_id"]) for d in _sent(daemon)] == [
+        (TRACE_ID, PARENT_ID),
+        (TRACE_ID, PARENT_ID),
+        ("1-5759e988-000000000000000000000002", "0000000000000002"),
+    ]
+
+
+def test_the_invocation_context_rebuilds_what_is_cleared_or_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the context with the segment of a sampled invocation
+    monkeypatch.delenv("AWS_XRAY_SDK_ENABLED", raising=False)
+    enabled = global_sdk_config.sdk_enabled()
+    global_sdk_config.set_sdk_enabled(True)
+    try:
+        _invocation(monkeypatch)
+        context = tracing.InvocationContext()
+        first = context.get_trace_entity()
+        assert (first.trace_id, first.id, first.sampled) == (TRACE_ID, PARENT_ID, True)
+        # When its entities are cleared, or replaced by another trace's, under the same header
+        context.clear_trace_entities()
+        after_clear = context.get_trace_entity()
+        context.set_trace_entity(Segment("other", traceid="1-5759e988-000000000000000000000003"))
+        after_replace = context.get_trace_entity()
+    finally:
+        global_sdk_config.set_sdk_enabled(enabled)
+    # Then it refreshes from the header as the SDK's own context does: the invocation's segment again
+    assert after_clear is not first
+    assert (after_clear.trace_id, after_clear.id) == (TRACE_ID, PARENT_ID)
+    assert (after_replace.trace_id, after_replace.id) == (TRACE_ID, PARENT_ID)
+
+
+def test_only_a_lambda_recorder_gets_the_invocation_context() -> None:
+    # Given a recorder set up outside Lambda (tests, offline mode) and one set up as in Lambda
+    outside, inside = AWSXRayRecorder(), AWSXRayRecorder()
+    outside.configure(context=Context())
+    inside.configure(context=LambdaContext())
+    # When the function asks for the invocation context on each
+    # Then only the Lambda one changes, once
+    assert not tracing.use_invocation_context(outside)
+    assert type(outside.context) is Context
+    assert tracing.use_invocation_context(inside)
+    context = inside.context
+    assert isinstance(context, tracing.InvocationContext)
+    assert tracing.use_invocation_context(inside)
+    assert inside.context is context
