@@ -41,9 +41,13 @@ from bench.serving_bodies import body
 from bench.serving_load import Load, Measurement, measure, run_wrk, wait_for_workers
 from bench.serving_peers import REPO, Peer, ServerStartError, Setup, base_env, peers, start, start_seconds, stop
 from bench.serving_report import (
+    C16,
+    OURS,
+    OURS_GRANIAN,
     SCENARIOS,
     fastest_json,
     load_table,
+    median_rps,
     mlflow_table,
     scoring_table,
     targets,
@@ -200,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         scoring_table=scoring_table(scoring, timed["runtime"]),
         mlflow_table=mlflow_table(timed["mlflow_ms"], setup.mlflow_json),
         targets=targets(results, scoring[1][0], scoring),
+        against_granian=(median_rps(results, C16, OURS), median_rps(results, C16, OURS_GRANIAN)),
     )
     print(f"\n{serving_doc.serving_section(run)}")
     print(f"\nstart time of ours: median {statistics.median(starts):.2f} s")

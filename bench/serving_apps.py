@@ -1,20 +1,18 @@
 """Bench-only applications for the serving benchmark (``bench.serving``); none of this is served in AWS.
 
-* :func:`ours_asgi`: our model behind an ASGI callable that does what ``inference.app``'s WSGI
-  ``/invocations`` does (read the body under the 6 MB limit, ``parse_payload``, ``predictions_body``),
-  so that served by uvicorn it differs from ``python -m inference.serve`` only in its HTTP layer.
 * :func:`constant_wsgi` / :func:`constant_asgi`: read the request body and answer a fixed prediction
   body: the ceiling of an HTTP layer, with no parsing and no scoring.
-* :class:`NoDelayHttpTools`: uvicorn's httptools protocol with ``TCP_NODELAY`` set on every accepted
-  connection. Uvicorn's ``--workers`` mode binds its listening socket with protocol 0, and asyncio
-  only sets ``TCP_NODELAY`` on sockets whose protocol is ``IPPROTO_TCP``; without it a keep-alive
-  client waits on Nagle's algorithm and delayed ACKs (about 40 ms) for answers written in two parts.
+* :class:`NoDelayHttpTools`: uvicorn's stock httptools protocol with only ``TCP_NODELAY`` added on
+  every accepted connection, for the peers run by uvicorn's command line (``mlflow-fair``,
+  ``fastapi-peer``). Uvicorn's ``--workers`` mode binds its listening socket with protocol 0, and
+  asyncio only sets ``TCP_NODELAY`` on sockets whose protocol is ``IPPROTO_TCP``; without it a
+  keep-alive client waits on Nagle's algorithm and delayed ACKs (about 40 ms) for answers written in
+  two parts. ``inference.http_protocol.JsonHttpToolsProtocol`` sets it too, but also bounds and times
+  every request's head, which is our server's work, not theirs.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
@@ -24,7 +22,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: A typical probability as ``predictions_body`` renders it (``repr`` of a float64).
 _PROBABILITY: Final = "0.012745389184164405"
@@ -80,13 +77,6 @@ async def _send(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
-
-
 async def constant_asgi(scope: Scope, receive: Receive, send: Send) -> None:
     """ASGI: ``/ping`` and a fixed answer to anything else, after reading the body."""
     if scope["type"] != "http":
@@ -96,51 +86,6 @@ async def constant_asgi(scope: Scope, receive: Receive, send: Send) -> None:
         return
     body = await _read_body(receive, 64 * 1024 * 1024)
     await _send(send, 200, _constant_for(body or b""))
-
-
-def ours_asgi() -> ASGIApp:
-    """Our model (``SM_MODEL_DIR``) as an ASGI app: ``inference.app``'s request path without WSGI.
-
-    Scoring runs on the event loop, as the WSGI app runs it on the worker's thread: one worker
-    process per core either way.
-    """
-    from inference.app import predictions_body
-    from inference.model import load_model
-    from training.feature_schema import MAX_PAYLOAD_BYTES, PayloadError, parse_payload, payload_too_large
-
-    model = load_model(os.environ["SM_MODEL_DIR"])
-    ping = json.dumps({"status": "ok", "model_version": model.version}).encode()
-
-    def error(status: int, message: str) -> tuple[int, bytes]:
-        return status, json.dumps({"error": message}).encode()
-
-    async def invocations(scope: Scope, receive: Receive) -> tuple[int, bytes]:
-        declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_PAYLOAD_BYTES:
-            refused = payload_too_large(f"{declared} bytes (Content-Length)")
-            return error(refused.status, refused.message)
-        body = await _read_body(receive, MAX_PAYLOAD_BYTES)
-        if body is None:
-            refused = payload_too_large(f"over {MAX_PAYLOAD_BYTES} bytes")
-            return error(refused.status, refused.message)
-        try:
-            rows = parse_payload(body, _header(scope, b"content-type"))
-        except PayloadError as err:
-            return error(err.status, err.message)
-        return 200, predictions_body(model, rows)
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        path, method = scope["path"], scope["method"]
-        if path == "/ping" and method in ("GET", "HEAD"):
-            await _send(send, 200, ping)
-        elif path == "/invocations" and method == "POST":
-            await _send(send, *await invocations(scope, receive))
-        else:
-            await _send(send, *error(404, f"no route {method} {path[:100]!r}"))
-
-    return app
 
 
 class NoDelayHttpTools(HttpToolsProtocol):

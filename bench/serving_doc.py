@@ -51,6 +51,8 @@ class Run:
     scoring_table: str
     mlflow_table: str
     targets: Sequence[Target]
+    #: Median req/s at 1-row c=16 of ``ours`` and of ``ours-granian`` (the same service under granian).
+    against_granian: tuple[float, float] = (float("nan"), float("nan"))
 
 
 def machine() -> str:
@@ -67,6 +69,33 @@ def _form(form: str) -> str:
     if form.startswith("mlflow:"):
         return f'MLflow JSON `{{"{form.removeprefix("mlflow:")}": ...}}`, its fastest JSON input (table below)'
     return _FORMS.get(form, form)
+
+
+def _granian_figures(ours: float, granian: float) -> str:
+    """How ``ours-granian`` compared with ``ours`` at 1-row c=16 in this run, in words."""
+    if not ours > 0 or not granian > 0:
+        return "was not measured in this run"
+    if granian > ours:
+        return f"answered {granian / ours - 1:.0%} more requests a second ({granian:,.0f} against {ours:,.0f})"
+    return f"was not faster in this run ({granian:,.0f} against {ours:,.0f} requests a second)"
+
+
+def http_layer(run: Run) -> str:
+    """What ``ours``'s HTTP layer is, and why it is not granian although granian is faster."""
+    ours, granian = run.against_granian
+    return f"""**Our HTTP layer.** `ours` runs the service (`inference.app`) as ASGI (`inference.asgi`)
+under uvicorn with its C HTTP parser (httptools, llhttp) and its libuv event loop (uvloop), one
+process per worker with its own model session. The master binds one `SO_REUSEPORT` listener per
+worker and hands it to the worker it spawns (`inference.supervisor`), so the kernel spreads the
+connections over the workers. A request the parser cannot read (a `Content-Length` that is not a
+number, a request line or method that is not HTTP's, an unsupported `Transfer-Encoding`, a broken
+chunk, headers over 64 KB or not all there after 75 s) gets a 4xx JSON `{{"error": "..."}}` naming what to fix, and
+the connection is closed (`inference.http_protocol`). `ours-granian` is the same service under the
+server before this one, with its settings: at 1-row c=16 it {_granian_figures(ours, granian)}.
+Granian answers a request it cannot parse itself, with an empty 400, and no option changes that
+body. The issue requires every bad-input behaviour to be kept, and a client error is a 4xx JSON
+`{{"error": ...}}` in this project (`inference.app`), so `ours` does not use granian: the difference
+between the two rows is the price of JSON answers to bad HTTP."""
 
 
 def serving_section(run: Run) -> str:
@@ -89,6 +118,8 @@ takes.
 
 {servers}
 
+{http_layer(run)}
+
 **Floor:** scoring one row in process with one OpenMP thread: our runtime ({run.runtime},
 `inference.model.load_model(dir).score` on a (1, 8) float64 array) {ours_floor:.3f} ms; the estimator's
 `predict_proba` {their_floor:.3f} ms (median of {ONE_ROW_REPEATS} calls each, alternating).
@@ -99,9 +130,12 @@ takes.
 {run.load_table}
 
 The last column is the server whose HTTP layer is the same but whose answer is fixed (no parsing, no
-scoring): that layer's ceiling on this machine, measured in the same rounds (for `mlflow-shipped` the
-nearest one: `const-uvicorn` has `TCP_NODELAY` and no access log). "ours / this" divides `ours`'s
-median req/s in that scenario by the row's.
+scoring): that layer's ceiling on this machine, measured in the same rounds. `const-uvicorn` has
+`ours`'s layer exactly (the same supervisor, listeners and uvicorn configuration); for
+`mlflow-shipped`, `mlflow-fair` and `fastapi-peer` it is the nearest one: they run uvicorn's command
+line, whose workers share one listening socket, with uvicorn's own httptools protocol (`TCP_NODELAY`
+added for the last two, `bench.serving_apps.NoDelayHttpTools`) and uvloop, which uvicorn picks when
+it is installed. "ours / this" divides `ours`'s median req/s in that scenario by the row's.
 
 CPU of each worker process while the 1-row c=16 load ran (1.00 = one core busy the whole time; mean
 over the rounds; `/proc/<pid>/stat` of the leaf processes under each server):
@@ -124,11 +158,15 @@ Targets (all from this run):
 
 Reading the figures: wrk runs on the same {os.cpu_count()} cores as the servers, for every server
 alike, and the machine may be shared, so absolute figures move between runs; compare within a round
-or the ratios. `mlflow-shipped` runs without `TCP_NODELAY` (uvicorn's `--workers` mode binds its
-listening socket with protocol 0, and asyncio sets `TCP_NODELAY` only on `IPPROTO_TCP` sockets) and
-with uvicorn's access log; `mlflow-fair` is the same scoring app with `TCP_NODELAY`, no access log and
-one OpenMP thread, so the two rows show what those settings change. A worker listed as idle used less
-than a third of the busiest worker's CPU: that server carried the c=16 load on fewer processes than it
+or the ratios. `mlflow-shipped` runs with uvicorn's access log and scikit-learn's OpenMP threads on
+every core; `mlflow-fair` is the same scoring app with no access log and one OpenMP thread, so the two
+rows show what those settings change. Both have `TCP_NODELAY`: uvloop, which uvicorn picks when it is
+installed (it is here, as `ours`'s event loop), sets it on every connection; on asyncio, uvicorn's
+`--workers` mode would leave it off (its listening socket has protocol 0, and asyncio sets it only on
+`IPPROTO_TCP` sockets), hence `NoDelayHttpTools` for `mlflow-fair` and `fastapi-peer`. Their workers
+share one listening socket, so the kernel may hand most of the c=16 connections to one of them, and
+whether it does varies from run to run. A worker listed as idle used less than a third of the busiest
+worker's CPU: that server carried the c=16 load on fewer processes than it
 has, which lowers its throughput in that row."""
 
 

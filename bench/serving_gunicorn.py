@@ -1,21 +1,23 @@
 """Serve a WSGI app under gunicorn as ``inference/serve.py`` configured it before granian (bench only).
 
-``python -m bench.serving_gunicorn ours|constant --port P --workers N``: ``ours`` is
-``inference.app.make_app(inference.model.load_model(SM_MODEL_DIR))``, loaded in the master before
-the workers fork, as the old server did; ``constant`` is ``bench.serving_apps.constant_wsgi``.
-The settings are the old server's (``git show 664894b:inference/serve.py``): plain ``gthread``
-workers with 4 threads, keep-alive 75 s, backlog 2048, timeout 60 s, graceful timeout 20 s, no
-access log. The benchmark compares our app under this HTTP layer with ``python -m inference.serve``.
+``python -m bench.serving_gunicorn ours|constant --port P --workers N``: ``ours`` is our service
+as WSGI (``bench.serving_wsgi.ours_from_env``: ``Service(load_model(SM_MODEL_DIR))``), loaded in
+the master before the workers fork, as the old server did; ``constant`` is
+``bench.serving_apps.constant_wsgi``. The settings are the old server's
+(``git show 664894b:inference/serve.py``): plain ``gthread`` workers with 4 threads, keep-alive 75 s,
+backlog 2048, timeout 60 s, graceful timeout 20 s, no access log. The benchmark compares our app
+under this HTTP layer with ``python -m inference.serve``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+if TYPE_CHECKING:
+    from bench.serving_wsgi import WSGIApp
 
 
 def gunicorn_options(port: int, workers: int) -> dict[str, Any]:
@@ -41,12 +43,9 @@ def _app(kind: str) -> WSGIApp:
         from bench.serving_apps import constant_wsgi
 
         return constant_wsgi
-    import os
+    from bench.serving_wsgi import ours_from_env
 
-    from inference.app import make_app
-    from inference.model import load_model
-
-    return make_app(load_model(os.environ["SM_MODEL_DIR"]))
+    return ours_from_env()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,8 +3,12 @@
 ``wrk`` (C, one thread, keep-alive connections) sends the same body over and over; a Lua ``done``
 hook prints the request count, errors and the 50th and 99th latency percentiles as one JSON line.
 Around each run the CPU time (``utime + stime`` of ``/proc/<pid>/stat``, every thread of the process)
-of each worker process is read: a worker is a leaf of the process tree under the launched process
-(gunicorn's, granian's and uvicorn's workers; the launched process itself when it has no children).
+of each worker process is read (:func:`worker_pids`): a worker is a leaf of the process tree under
+the launched process (the launched process itself when it has no children). When some leaves were
+started by multiprocessing's ``spawn`` (``python -m inference.serve``'s workers, uvicorn's), the
+workers are those alone; otherwise (gunicorn's and granian's forked workers) every leaf that is not
+one of multiprocessing's helpers. A ``spawn`` master also runs a resource tracker, which is never
+counted: an idle helper would read as an idle worker.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ end
 """
 #: Processes under a server that are not its workers (Python's multiprocessing helpers).
 _HELPERS: Final = ("resource_tracker", "semaphore_tracker", "forkserver")
+#: In the command line of a process that multiprocessing started with ``spawn``.
+_SPAWNED: Final = "spawn_main"
 _TICKS: Final = os.sysconf("SC_CLK_TCK")
 
 
@@ -71,12 +77,12 @@ def children_by_parent() -> dict[int, list[int]]:
     return tree
 
 
-def _is_helper(pid: int) -> bool:
+def _command(pid: int) -> str | None:
+    """The command line of ``pid``, or None once it has exited."""
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
-        return True
-    return any(helper in command for helper in _HELPERS)
+        return None
 
 
 def leaves(root: int, tree: Mapping[int, list[int]]) -> list[int]:
@@ -93,9 +99,23 @@ def leaves(root: int, tree: Mapping[int, list[int]]) -> list[int]:
     return sorted(found)
 
 
+def workers_among(commands: Mapping[int, str]) -> list[int]:
+    """The workers among a server's leaf processes (pid: command line), in pid order.
+
+    The ones multiprocessing spawned when there are any, else every one that is not a helper.
+    """
+    spawned = [pid for pid, command in commands.items() if _SPAWNED in command]
+    if spawned:
+        return sorted(spawned)
+    return sorted(pid for pid, command in commands.items() if not any(helper in command for helper in _HELPERS))
+
+
 def worker_pids(root: int) -> list[int]:
     """The worker processes of the server launched as ``root``."""
-    return [pid for pid in leaves(root, children_by_parent()) if pid == root or not _is_helper(pid)]
+    found = leaves(root, children_by_parent())
+    if found == [root]:
+        return found
+    return workers_among({pid: command for pid in found if (command := _command(pid)) is not None})
 
 
 def wait_for_workers(root: int, count: int, timeout: float = 30) -> list[int]:

@@ -71,23 +71,10 @@ def base_env() -> dict[str, str]:
 
 
 def _uvicorn(port: int, workers: int, app: str, *options: str) -> tuple[str, ...]:
-    """Uvicorn with httptools and TCP_NODELAY, no access log, serving the import string ``app``."""
+    """Uvicorn's command line with httptools and TCP_NODELAY, no access log, serving the import string ``app``."""
     return (
         *(sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
         *(*_UVICORN_NODELAY, *_QUIET, *options, app),
-    )
-
-
-def _granian_wsgi(port: int, workers: int, target: str) -> tuple[str, ...]:
-    """A WSGI app under granian, with the settings ``inference/serve.py`` gives granian that bear on speed.
-
-    WSGI interface, HTTP/1 only, 4 blocking threads per worker, backlog 2048, no websockets, no
-    access log (its header-read timeout and respawning do not change a measurement).
-    """
-    return (
-        *(sys.executable, "-m", "granian", "--interface", "wsgi", "--http", "1", "--no-ws"),
-        *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--blocking-threads", "4"),
-        *("--backlog", "2048", "--log-level", "warning", target),
     )
 
 
@@ -120,26 +107,30 @@ def _ours(setup: Setup, env: dict[str, str]) -> list[Peer]:
     return [
         Peer(
             "ours",
-            "`python -m inference.serve`",
-            "const-granian",
+            "`python -m inference.serve`: our service as ASGI under uvicorn with httptools and uvloop, "
+            "bad HTTP answered in JSON (`inference.http_protocol`), one `SO_REUSEPORT` listener per worker "
+            "bound by the master",
+            "const-uvicorn",
             "csv",
             (py, "-m", "inference.serve"),
             ours_env | serve_env | {"SERVE_HOST": "127.0.0.1"},
         ),
         Peer(
             "ours-gunicorn",
-            "our WSGI app under the previous gunicorn settings (`bench/serving_gunicorn.py`)",
+            "the same service as WSGI (`bench/serving_wsgi.py`) under the previous gunicorn settings "
+            "(`bench/serving_gunicorn.py`)",
             "const-gunicorn",
             "csv",
             (py, "-m", "bench.serving_gunicorn", "ours", "--port", str(free_port()), "--workers", str(n)),
             ours_env,
         ),
         Peer(
-            "ours-uvicorn",
-            "our parsing and scoring as ASGI under uvicorn + httptools, TCP_NODELAY (`bench/serving_apps.py`)",
-            "const-uvicorn",
+            "ours-granian",
+            "the same service as WSGI (`bench/serving_wsgi.py`) under granian with the settings of the server "
+            "before this one (`bench/serving_granian.py`), which answers unparseable HTTP with an empty 400",
+            "const-granian",
             "csv",
-            _uvicorn(free_port(), n, "bench.serving_apps:ours_asgi", "--lifespan", "off", "--factory"),
+            (py, "-m", "bench.serving_granian", "ours", "--port", str(free_port()), "--workers", str(n)),
             ours_env,
         ),
     ]
@@ -178,15 +169,15 @@ def _others(setup: Setup, env: dict[str, str]) -> list[Peer]:
 
 
 def _constants(setup: Setup, env: dict[str, str]) -> list[Peer]:
-    n = setup.workers
-    gunicorn = (sys.executable, "-m", "bench.serving_gunicorn", "constant", "--port", str(free_port()))
+    n, py = setup.workers, sys.executable
     return [
         Peer(
-            "const-granian",
-            "fixed answer, WSGI under granian",
-            "const-granian",
+            "const-uvicorn",
+            "fixed answer, ASGI with `ours`'s HTTP layer: its supervisor and uvicorn configuration "
+            "(`bench/serving_uvicorn.py`)",
+            "const-uvicorn",
             "csv",
-            _granian_wsgi(free_port(), n, "bench.serving_apps:constant_wsgi"),
+            (py, "-m", "bench.serving_uvicorn", "--port", str(free_port()), "--workers", str(n)),
             env,
         ),
         Peer(
@@ -194,15 +185,15 @@ def _constants(setup: Setup, env: dict[str, str]) -> list[Peer]:
             "fixed answer, WSGI under the previous gunicorn settings",
             "const-gunicorn",
             "csv",
-            (*gunicorn, "--workers", str(n)),
+            (py, "-m", "bench.serving_gunicorn", "constant", "--port", str(free_port()), "--workers", str(n)),
             env,
         ),
         Peer(
-            "const-uvicorn",
-            "fixed answer, ASGI under uvicorn + httptools, TCP_NODELAY",
-            "const-uvicorn",
+            "const-granian",
+            "fixed answer, WSGI under granian with the previous server's settings",
+            "const-granian",
             "csv",
-            _uvicorn(free_port(), n, "bench.serving_apps:constant_asgi", "--lifespan", "off"),
+            (py, "-m", "bench.serving_granian", "constant", "--port", str(free_port()), "--workers", str(n)),
             env,
         ),
     ]

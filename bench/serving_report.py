@@ -27,6 +27,9 @@ C16: Final = Scenario("1-row CSV, c=16", 1, 16)
 C4_100: Final = Scenario("100-row CSV, c=4", 100, 4)
 SCENARIOS: Final = (C1, C16, C4_100)
 OURS: Final = "ours"
+#: The same service under the server before ours (granian), and under the one before that (gunicorn).
+OURS_GRANIAN: Final = "ours-granian"
+OURS_GUNICORN: Final = "ours-gunicorn"
 #: A worker is idle under load when it used less than this share of the busiest worker's CPU.
 IDLE_FRACTION: Final = 1 / 3
 
@@ -84,7 +87,8 @@ def idle_workers(shares: Sequence[float], fraction: float = IDLE_FRACTION) -> li
     return [i for i, share in enumerate(shares) if share < fraction * busiest]
 
 
-def _rps(results: Results, scenario: Scenario, server: str) -> float:
+def median_rps(results: Results, scenario: Scenario, server: str) -> float:
+    """``server``'s median req/s over the rounds of ``scenario`` (NaN when it was not measured)."""
     return Spread.of([m.requests_per_second for m in results.get(scenario.name, {}).get(server, [])]).median
 
 
@@ -104,16 +108,21 @@ def targets(results: Results, floor_ms: float, scoring_ms: Mapping[int, tuple[fl
     ``floor_ms``: our runtime's in-process time for one row; ``scoring_ms``: per row count, (ours,
     predict_proba) in ms.
     """
-    ours_c16 = _rps(results, C16, OURS)
+    ours_c16 = median_rps(results, C16, OURS)
     found = [
         _at_least(
-            "1-row c=16 throughput >= 20x MLflow's (fair settings)", ours_c16, _rps(results, C16, "mlflow-fair"), 20
+            "1-row c=16 throughput >= 20x MLflow's (fair settings)",
+            ours_c16,
+            median_rps(results, C16, "mlflow-fair"),
+            20,
         ),
-        _at_least("1-row c=16 throughput >= 5x the FastAPI peer's", ours_c16, _rps(results, C16, "fastapi-peer"), 5),
+        _at_least(
+            "1-row c=16 throughput >= 5x the FastAPI peer's", ours_c16, median_rps(results, C16, "fastapi-peer"), 5
+        ),
         _at_least(
             "1-row c=16 throughput >= 1.8x the same app under the previous gunicorn settings",
             ours_c16,
-            _rps(results, C16, "ours-gunicorn"),
+            median_rps(results, C16, OURS_GUNICORN),
             1.8,
         ),
     ]
@@ -171,9 +180,11 @@ def load_table(results: Results, servers: Sequence[str], ceiling: Mapping[str, s
         for server in servers:
             runs = by_server.get(server, [])
             rps = Spread.of([m.requests_per_second for m in runs])
-            ratio = _rps(results, scenario, OURS) / rps.median if rps.median > 0 else float("nan")
+            ratio = median_rps(results, scenario, OURS) / rps.median if rps.median > 0 else float("nan")
             layer = ceiling.get(server, "")
-            ceiling_text = "-" if layer in ("", server) else f"{layer}: {_rps(results, scenario, layer):,.0f} req/s"
+            ceiling_text = (
+                "-" if layer in ("", server) else f"{layer}: {median_rps(results, scenario, layer):,.0f} req/s"
+            )
             lines.append(
                 f"| {scenario.name} | {server} | {forms.get(server, '')} | {_fmt(rps, 0)} | "
                 f"{_fmt(Spread.of([m.p50_ms for m in runs]), 2)} | {_fmt(Spread.of([m.p99_ms for m in runs]), 2)} | "

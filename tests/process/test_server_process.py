@@ -3,6 +3,7 @@
 Worker processes are found through ``/proc`` (Linux, as in the image): the children of the server's process.
 """
 
+import json
 import os
 import signal
 import socket
@@ -40,35 +41,77 @@ def _post(content_length: str, method: str = "POST") -> bytes:
     ).encode()
 
 
-#: Requests the HTTP layer (granian, hyper's HTTP/1 parser) refuses before the app runs.
+#: Requests the HTTP parser (httptools, llhttp) refuses before the app runs: (raw bytes, status, what the error says).
 NOT_HTTP = {
-    "content-length-word": _post("ten"),
-    "content-length-negative": _post("-1"),
-    "content-length-exponent": _post("1e3"),
-    "content-length-list": _post("12, 12"),
-    "content-length-enormous": _post("99999999999999999999999999"),
-    "method-not-a-token": _post("28", method="G(T"),
-    "garbage-request-line": b"GARBAGE\r\n\r\n",
-    "transfer-encoding-gzip": b"POST /invocations HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
-    "headers-over-the-buffer": b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 1_000_000 + b"\r\n\r\n",
+    "content-length-word": (_post("ten"), 400, "invalid Content-Length header"),
+    "content-length-negative": (_post("-1"), 400, "invalid Content-Length header"),
+    "content-length-exponent": (_post("1e3"), 400, "invalid Content-Length header"),
+    "content-length-list": (_post("12, 12"), 400, "invalid Content-Length header"),
+    "content-length-enormous": (_post("99999999999999999999999999"), 400, "invalid Content-Length header"),
+    "method-not-a-token": (_post("28", method="G(T"), 400, "invalid method"),
+    "method-lower-case": (_post("28", method="post"), 400, "methods are upper-case words"),
+    "method-unknown": (_post("28", method="BREW"), 400, "invalid method"),
+    "garbage-request-line": (b"GARBAGE\r\n\r\n", 400, "use GET /ping or POST /invocations"),
+    "http-version": (b"GET /ping HTTP/9.9\r\nHost: x\r\n\r\n", 400, "the request line is not"),
+    "header-line": (b"GET /ping HTTP/1.1\r\nHo st: x\r\n\r\n", 400, "send header lines as 'Name: value'"),
+    "transfer-encoding-gzip": (
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+        400,
+        "unsupported Transfer-Encoding",
+    ),
+    "content-length-and-chunked": (
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+        "not both",
+    ),
+    "bad-chunk-size": (
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        400,
+        "invalid chunked body",
+    ),
+    "headers-over-64-kb": (
+        b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 1_000_000 + b"\r\n\r\n",
+        431,
+        "the request line and headers are over 65536 bytes",
+    ),
+    "many-headers-over-64-kb": (
+        b"GET /ping HTTP/1.1\r\n" + b"".join(b"X-%d: %s\r\n" % (n, b"a" * 1000) for n in range(100)) + b"\r\n",
+        431,
+        "the request line and headers are over 65536 bytes",
+    ),
 }
 
 
-@pytest.mark.parametrize("raw", list(NOT_HTTP.values()), ids=list(NOT_HTTP))
-def test_a_request_that_is_not_http_gets_a_bare_4xx_and_a_closed_connection(server: Server, raw: bytes) -> None:
-    # Given a request the HTTP layer cannot parse: the app never sees it, so the answer is not JSON
-    # When it is sent
-    status, headers, body, closed = exchange(server, raw)
-    # Then it is a 4xx with an empty body (no stack trace or internal detail), and the connection is closed
-    assert 400 <= status < 500, (status, body[:200])
-    assert body == b""
+@pytest.mark.parametrize(("raw", "status", "says"), list(NOT_HTTP.values()), ids=list(NOT_HTTP))
+def test_a_request_that_is_not_http_gets_a_json_4xx_and_a_closed_connection(
+    server: Server, raw: bytes, status: int, says: str
+) -> None:
+    # Given a request the HTTP parser cannot read: the app never sees it
+    # When it is sent, all of it (the server reads what follows a refusal before it closes)
+    answer, headers, body, closed = exchange(server, raw)
+    # Then it is a 4xx in JSON saying what to fix (no stack trace or internal detail), and the connection is closed
+    assert answer == status, (answer, body[:200])
+    assert headers["content-type"] == "application/json"
+    assert says in json.loads(body)["error"]
     assert headers.get("connection") == "close"
     assert closed
 
 
-@pytest.mark.parametrize("method", ["BREW", "post", "PROPFIND"], ids=["unknown", "lower-case", "webdav"])
+def test_a_refused_request_is_logged_with_its_reason(trained_job: TrainedJob) -> None:
+    running = start_server(trained_job.model_dir, workers=1)
+    try:
+        exchange(running, _post("ten"))
+        running.process.send_signal(signal.SIGTERM)
+        running.process.wait(timeout=30)
+        output = running.process.stdout.read() if running.process.stdout else ""
+    finally:
+        stop_server(running)
+    assert "refused a request from 127.0.0.1: 400 invalid Content-Length header" in output
+
+
+@pytest.mark.parametrize("method", ["PROPFIND", "DELETE"])
 def test_a_method_the_server_does_not_serve_is_a_405_json_error(server: Server, method: str) -> None:
-    # Given a well-formed request with a method the server does not serve
+    # Given a well-formed request with a method HTTP defines and the server does not serve
     raw = f"{method} /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
     # When it is sent
     status, headers, body, _ = exchange(server, raw)
@@ -78,15 +121,23 @@ def test_a_method_the_server_does_not_serve_is_a_405_json_error(server: Server, 
     assert b"use POST" in body
 
 
+def _is_worker(cmdline: Path) -> bool:
+    """A process multiprocessing spawned (not its resource tracker, the master's other child)."""
+    try:
+        return b"spawn_main" in cmdline.read_bytes()
+    except OSError:
+        return False
+
+
 def worker_pids(server: Server) -> list[int]:
-    """The server's worker processes: the children of its process."""
+    """The server's worker processes: the children of its process that multiprocessing spawned."""
     children = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == server.process.pid and fields[0] != "Z":
+        if int(fields[1]) == server.process.pid and fields[0] != "Z" and _is_worker(stat.parent / "cmdline"):
             children.append(int(stat.parent.name))
     return sorted(children)
 
@@ -140,7 +191,7 @@ def test_keep_alive_connections_are_spread_over_the_workers(server: Server) -> N
 STALLED = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 100\r\n\r\n125.5,"
 
 
-def test_a_client_that_stalls_its_body_holds_one_thread_not_the_worker(trained_job: TrainedJob) -> None:
+def test_a_client_that_stalls_its_body_does_not_hold_up_the_worker(trained_job: TrainedJob) -> None:
     # Given a server with one worker (and its default threads)
     running = start_server(trained_job.model_dir, workers=1)
     try:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
-from bench.serving_doc import Run, serving_section
+from bench.serving_doc import Run, http_layer, serving_section
 from bench.serving_load import Measurement
 from bench.serving_report import (
     C1,
@@ -154,7 +155,7 @@ def test_mlflow_formats_pick_the_fastest_json_one() -> None:
     assert "| **instances** (fair runs) | 1.300 | 2.800 |" in mlflow_table(timings, "instances").splitlines()
 
 
-def test_serving_section_carries_the_tables_and_verdicts() -> None:
+def run_with(**changes: object) -> Run:
     found = targets(results(), floor_ms=0.04, scoring_ms=SCORING)
     run = Run(
         machine="2 cores",
@@ -177,7 +178,20 @@ def test_serving_section_carries_the_tables_and_verdicts() -> None:
         mlflow_table="MLFLOW",
         targets=found,
     )
-    text = serving_section(run)
+    return dataclasses.replace(run, **changes)  # type: ignore[arg-type]
+
+
+def test_serving_section_carries_the_tables_and_verdicts() -> None:
+    text = serving_section(run_with(against_granian=(10_000.0, 12_500.0)))
     for part in ("LOAD", "WORKERS", "SCORING", "MLFLOW", "median 0.30 s", 'MLflow JSON `{"instances": ...}`'):
         assert part in text
     assert "\n- met: no failed requests (ours) (0 failed)" in text
+
+
+def test_the_http_layer_says_what_ours_runs_and_what_granian_would_give() -> None:
+    text = " ".join(http_layer(run_with(against_granian=(10_000.0, 12_500.0))).split())
+    for part in ("uvicorn", "httptools", "uvloop", "`SO_REUSEPORT` listener per worker", "4xx JSON", "empty 400"):
+        assert part in text
+    assert "it answered 25% more requests a second (12,500 against 10,000)" in text
+    assert "was not faster in this run (9,000 against 10,000" in http_layer(run_with(against_granian=(1e4, 9e3)))
+    assert "was not measured in this run" in http_layer(run_with())

@@ -1,16 +1,17 @@
-"""The WSGI app in-process: routing, answers, reading and draining bodies (the server's settings: ``test_serve``)."""
+"""The ASGI app in-process: routing, answers, reading bodies (the server's settings: ``test_serve``)."""
 
-import io
-import json
-import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from inference import app as app_module
-from inference.app import make_app
+from inference import asgi
+from inference.asgi import make_app
 from inference.model import load_model
+from tests.unit.inference.asgi_call import call
+
+__all__ = ["ROW", "call"]
 
 REPO = Path(__file__).resolve().parents[3]
 ROW = b"125.5,14,3.2,0,2,400,1,0.02\n"
@@ -19,25 +20,6 @@ ROW = b"125.5,14,3.2,0,2,400,1,0.02\n"
 @pytest.fixture(scope="module")
 def app(model_dir: Path) -> Any:
     return make_app(load_model(model_dir))
-
-
-def call(
-    app: Any, method: str, path: str, body: bytes = b"", stream: Any = None, **headers: str
-) -> tuple[int, dict[str, str], Any]:
-    environ = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "CONTENT_LENGTH": str(len(body)) if body else "",
-        "wsgi.input": stream if stream is not None else io.BytesIO(body),
-        **headers,
-    }
-    seen: dict[str, Any] = {}
-
-    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
-        seen["status"], seen["headers"] = int(status.split()[0]), dict(response_headers)
-
-    raw = b"".join(app(environ, start_response))
-    return seen["status"], seen["headers"], json.loads(raw) if raw else None
 
 
 def test_ping_reports_the_model_version(app: Any) -> None:
@@ -56,58 +38,37 @@ def test_invocations_answers_probability_and_label_per_row(app: Any) -> None:
     assert first["label"] == int(first["probability"] >= 0.2)
 
 
-def test_a_body_over_the_limit_is_drained_in_small_reads_then_refused(app: Any) -> None:
-    # Given a 7 MB request body that records how it is read
-    class Recording(io.BytesIO):
-        reads: list[int] = []
-
-        def read(self, size: int | None = -1) -> bytes:
-            data = super().read(size)
-            self.reads.append(len(data))
-            return data
-
-    stream = Recording(b"1" * (7 << 20))
+def test_a_body_over_the_limit_is_refused_from_its_content_length_unread(app: Any) -> None:
+    # Given a request declaring 7 MB, whose body must not be read (uvicorn throws away what arrives)
     # When it is handled
-    status, _, body = call(
-        app, "POST", "/invocations", stream=stream, CONTENT_TYPE="text/csv", CONTENT_LENGTH=str(7 << 20)
+    status, headers, body = call(
+        app, "POST", "/invocations", chunks=[b"<stall>"], CONTENT_TYPE="text/csv", CONTENT_LENGTH=str(7 << 20)
     )
-    # Then all of it was read (so the client can finish sending and read the answer), 64 KB at a time,
-    # and the answer is a 413 that names the size, the limit and where to go instead
-    assert sum(stream.reads) == 7 << 20
-    assert max(stream.reads) <= 64 * 1024
+    # Then the answer is a 413 that names the size, the limit and where to go instead, and keeps the connection
     assert status == 413
     assert "7340032 bytes" in body["error"]
     assert "6 MB" in body["error"]
     assert "batch transform" in body["error"]
+    assert "Connection" not in headers
 
 
-def test_a_claimed_size_past_the_drain_limit_is_refused_unread(app: Any) -> None:
-    # Given a request claiming a body far past anything worth draining, whose stream must not be touched
-    class Untouchable(io.BytesIO):
-        def read(self, *_: Any) -> bytes:
-            raise AssertionError("the body was read")
-
-    # When it is handled
-    status, _, body = call(
-        app, "POST", "/invocations", stream=Untouchable(), CONTENT_TYPE="text/csv", CONTENT_LENGTH=str(1 << 40)
+def test_a_claimed_size_past_the_drain_limit_closes_the_connection(app: Any) -> None:
+    status, headers, body = call(
+        app, "POST", "/invocations", chunks=[b"<stall>"], CONTENT_TYPE="text/csv", CONTENT_LENGTH=str(1 << 40)
     )
-    # Then it is refused from the header alone
     assert status == 413
     assert f"{1 << 40} bytes" in body["error"]
+    assert headers["Connection"] == "close"
 
 
 def test_a_client_waiting_for_100_continue_is_refused_without_reading(app: Any) -> None:
-    # Given an oversized request from a client that sends its body only after 100 Continue
-    class Untouchable(io.BytesIO):
-        def read(self, *_: Any) -> bytes:
-            raise AssertionError("the body was read, which would ask the client to send it")
-
+    # Given an oversized request from a client that sends its body only after 100 Continue (asked for by reading)
     # When it is handled
     status, headers, body = call(
         app,
         "POST",
         "/invocations",
-        stream=Untouchable(),
+        chunks=[b"<stall>"],
         CONTENT_TYPE="text/csv",
         CONTENT_LENGTH=str(7 << 20),
         HTTP_EXPECT="100-continue",
@@ -118,39 +79,65 @@ def test_a_client_waiting_for_100_continue_is_refused_without_reading(app: Any) 
     assert "7340032 bytes" in body["error"]
 
 
-def test_the_drain_stops_at_its_deadline(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a drain deadline of 50 ms and a client that sends 64 KB every 20 ms (7 MB would take over 2 s)
-    monkeypatch.setattr(app_module, "DRAIN_SECONDS", 0.05)
-
-    class Slow(io.RawIOBase):
-        reads = 0
-
-        def read(self, size: int = -1) -> bytes:
-            Slow.reads += 1
-            time.sleep(0.02)
-            return b"1" * size
-
-    # When a 7 MB request is handled
-    status, headers, _ = call(
-        app, "POST", "/invocations", stream=Slow(), CONTENT_TYPE="text/csv", CONTENT_LENGTH=str(7 << 20)
-    )
-    # Then it is refused once the deadline passed, well before the whole body, and the connection is to be closed
-    assert 1 <= Slow.reads < (7 << 20) // (64 * 1024)
+def test_a_chunked_body_is_refused_once_past_the_limit(app: Any) -> None:
+    # Given a chunked body (no Content-Length) of 1 MB parts, then a client that would stall
+    part = b"1" * (1 << 20)
+    # When it is handled
+    status, _, body = call(app, "POST", "/invocations", chunks=[part] * 7 + [b"<stall>"], CONTENT_TYPE="text/csv")
+    # Then it is refused as soon as it passed 6 MB, without waiting for the rest
     assert status == 413
+    assert f"over {6 << 20} bytes" in body["error"]
+
+
+def test_a_body_that_stops_arriving_is_a_408_that_closes(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a body bound of 50 ms and a client that sends part of its body, then nothing
+    monkeypatch.setattr(asgi, "BODY_SECONDS", 0.05)
+    # When it is handled
+    status, headers, body = call(
+        app, "POST", "/invocations", chunks=[b"125.5,", b"<stall>"], CONTENT_TYPE="text/csv", CONTENT_LENGTH="28"
+    )
+    # Then it is answered 408, naming what came, and the connection is to be closed
+    assert status == 408
+    assert "6 bytes came, then nothing for 0.05 s" in body["error"]
     assert headers["Connection"] == "close"
 
 
-def test_a_drained_body_leaves_the_connection_open(app: Any) -> None:
-    status, headers, _ = call(
-        app,
-        "POST",
-        "/invocations",
-        stream=io.BytesIO(b"1" * (7 << 20)),
-        CONTENT_TYPE="text/csv",
-        CONTENT_LENGTH=str(7 << 20),
+def test_a_large_body_is_scored_off_the_event_loop_and_a_small_one_on_it(model_dir: Path) -> None:
+    # Given the app with a thread pool that records what it runs
+    class Recording(ThreadPoolExecutor):
+        runs = 0
+
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            Recording.runs += 1
+            return super().submit(fn, *args, **kwargs)
+
+    with Recording(1) as pool:
+        app = make_app(load_model(model_dir), executor=pool)
+        # When one row, then 3,000 rows (over 64 KB) are posted
+        small = call(app, "POST", "/invocations", ROW, CONTENT_TYPE="text/csv")
+        assert Recording.runs == 0
+        large = call(app, "POST", "/invocations", ROW * 3_000, CONTENT_TYPE="text/csv")
+    # Then both are scored, and only the large one went to the pool
+    assert small[0] == large[0] == 200
+    assert len(large[2]["predictions"]) == 3_000
+    assert Recording.runs == 1
+
+
+def test_a_body_that_ends_before_its_content_length_is_a_400(app: Any) -> None:
+    # Given a client that declared 28 bytes, sent 6 and closed its side (the protocol ends the body early)
+    status, headers, body = call(
+        app, "POST", "/invocations", chunks=[b"125.5,"], CONTENT_TYPE="text/csv", CONTENT_LENGTH="28"
     )
-    assert status == 413
-    assert "Connection" not in headers
+    assert status == 400
+    assert body["error"] == "the body ended after 6 of 28 bytes (Content-Length)"
+    assert headers["Connection"] == "close"
+
+
+def test_a_client_that_leaves_mid_body_gets_no_answer(app: Any) -> None:
+    status, _, _ = call(
+        app, "POST", "/invocations", chunks=[b"125.5,", b"<gone>"], CONTENT_TYPE="text/csv", CONTENT_LENGTH="28"
+    )
+    assert status == 0
 
 
 def test_an_invalid_content_length_is_a_400(app: Any) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from inference.app import make_app
+from inference.asgi import make_app
 from inference.batch import BatchSettings
 from inference.model import load_model
 from inference.serve import ServerSettings

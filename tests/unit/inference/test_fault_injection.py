@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from inference.app import make_app
+from inference.asgi import make_app
 from inference.fault_injection import FaultInjector, parse_rate
 from inference.model import load_model
-from inference.serve import ServerSettings, main
+from inference.serve import main
+from inference.settings import ServerSettings
+from tests.unit.inference.asgi_call import call
 
 ROW = b"125.5,14,3.2,0,2,400,1,0.02\n"
 
 
 def invoke(app: Any, body: bytes = ROW) -> tuple[int, dict[str, Any]]:
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/invocations",
-        "CONTENT_LENGTH": str(len(body)),
-        "CONTENT_TYPE": "text/csv",
-        "wsgi.input": io.BytesIO(body),
-    }
-    seen: dict[str, int] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
-        seen["status"] = int(status.split()[0])
-
-    answer = json.loads(b"".join(app(environ, start_response)))
-    return seen["status"], answer
+    status, _, answer = call(app, "POST", "/invocations", body, CONTENT_TYPE="text/csv")
+    return status, answer
 
 
 def test_the_fault_is_off_unless_the_variable_is_set():

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from inference import serve
-from inference.app import make_app
+from inference.asgi import make_app
 from inference.model import LoadedModel, load_model
-from inference.serve import ServerSettings
+from inference.settings import ServerSettings
 from tests.unit.inference.test_app import ROW, call
 
 
@@ -23,7 +23,7 @@ def test_model_version_is_read_from_the_environment(raw: str | None, expected: s
 def _served_model(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> LoadedModel:
     """The model ``serve.main`` would serve, captured instead of starting the server."""
     served: dict[str, Any] = {}
-    monkeypatch.setattr(serve, "run", lambda settings, model: served.update(model=model))
+    monkeypatch.setattr(serve, "run", lambda settings, model: served.update(model=model) or 0)
     assert serve.main(env) == 0
     model: LoadedModel = served["model"]
     return model

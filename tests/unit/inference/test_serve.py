@@ -7,9 +7,13 @@ from typing import Any
 
 import pytest
 
+from inference.app import Service
+from inference.asgi import make_asgi_app
 from inference.batch import BatchSettings
 from inference.model import load_model
-from inference.serve import THREADS, ServerSettings, banner, json_faults, worker_app
+from inference.serve import banner
+from inference.settings import THREADS, ServerSettings
+from inference.worker import build_app
 from tests.unit.inference.test_app import ROW, call
 
 
@@ -58,13 +62,17 @@ def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:
         ServerSettings.from_env(env)
 
 
-def test_an_exception_the_app_lets_escape_is_a_bare_json_500(caplog: pytest.LogCaptureFixture) -> None:
-    # Given an app with a bug
-    def broken(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        raise RuntimeError("secret internal detail")
+def test_an_exception_the_service_lets_escape_is_a_bare_json_500(
+    model_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a service with a bug
+    class Broken(Service):
+        def route(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("secret internal detail")
 
-    # When it is called through the server's guard
-    status, headers, body = call(json_faults(broken), "POST", "/invocations", ROW, CONTENT_TYPE="text/csv")
+    app = make_asgi_app(Broken(load_model(model_dir)))
+    # When it is called through the ASGI app
+    status, headers, body = call(app, "POST", "/invocations", ROW, CONTENT_TYPE="text/csv")
     # Then the caller gets a JSON 500 without the detail, which goes to the log
     assert status == 500
     assert headers["Content-Type"] == "application/json"
@@ -74,7 +82,7 @@ def test_an_exception_the_app_lets_escape_is_a_bare_json_500(caplog: pytest.LogC
 
 def test_a_worker_builds_the_app_with_the_deployed_version(model_dir: Path) -> None:
     settings = ServerSettings.from_env({"SM_MODEL_DIR": str(model_dir), "MODEL_VERSION": "9"})
-    app = worker_app(settings)
+    app = build_app(settings)
     assert call(app, "GET", "/ping")[2] == {"status": "ok", "model_version": "9"}
     assert json.dumps(call(app, "POST", "/invocations", ROW, CONTENT_TYPE="text/csv")[2]["model_version"]) == '"9"'
 
@@ -84,7 +92,7 @@ def test_a_worker_whose_model_vanished_exits_2_with_one_line(
 ) -> None:
     settings = ServerSettings.from_env({"SM_MODEL_DIR": str(tmp_path / "gone")})
     with pytest.raises(SystemExit) as stopped:
-        worker_app(settings)
+        build_app(settings)
     assert stopped.value.code == 2
     assert "inference server worker cannot start: model directory" in capsys.readouterr().err
 

@@ -22,7 +22,8 @@ class Refuse(MetaPathFinder):
 sys.meta_path.insert(0, Refuse())
 import numpy as np
 from inference.model import load_model
-from inference.app import make_app
+import inference.serve
+from inference.asgi import make_app
 model = load_model({model_dir!r})
 print(model.runtime, model.score(np.array([[125.5, 14, np.nan, 0, 2, 400, 1, 0.02]]))[0])
 assert not set({refused!r}) & {{name.split(".")[0] for name in sys.modules}}
@@ -67,7 +68,7 @@ def test_the_server_loads_and_scores_with_scikit_learn_scipy_and_joblib_unavaila
 def test_the_serving_image_installs_no_scikit_learn_and_the_runtime_training_checks_with() -> None:
     serving = _pins(REPO / "inference/requirements.txt")
     training = _pins(REPO / "training/requirements.txt")
-    assert not {"scikit-learn", "scipy", "joblib", "threadpoolctl", "gunicorn"} & set(serving)
+    assert not {"scikit-learn", "scipy", "joblib", "threadpoolctl", "gunicorn", "granian"} & set(serving)
     # Training checks every export with onnxruntime: the image must score with the same release.
     assert serving["onnxruntime"] == training["onnxruntime"]
     assert serving["numpy"] == training["numpy"]

@@ -1,0 +1,109 @@
+"""The HTTP protocol's time and size bounds on a request's head, with uvicorn serving in a thread.
+
+The bounds are 75 s in the image; here they are shortened so that a stalled client is seen at once.
+"""
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from inference import http_protocol
+from inference.asgi import make_app
+from inference.model import load_model
+from inference.settings import ServerSettings
+from inference.worker import uvicorn_config
+from tests.raw_http import read_answer
+
+SHORT = 0.3
+
+
+@pytest.fixture
+def port(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    monkeypatch.setattr(http_protocol, "HEAD_SECONDS", SHORT)
+    monkeypatch.setattr(http_protocol, "LINGER_SECONDS", SHORT)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    settings = ServerSettings.from_env({"SM_MODEL_DIR": str(model_dir)})
+    server = uvicorn.Server(uvicorn_config(make_app(load_model(model_dir)), settings))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    return sock
+
+
+def test_a_head_that_stops_arriving_is_a_408_in_json(port: int) -> None:
+    # Given a client that sends half a request line and then nothing
+    with connect(port) as sock:
+        sock.sendall(b"POST /invocations HT")
+        started = time.monotonic()
+        # When the head bound passes
+        status, headers, body = read_answer(sock)
+        waited = time.monotonic() - started
+        closed = sock.recv(1) == b""
+    # Then the server answers 408 saying what happened, and closes the connection
+    assert status == 408
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["error"] == f"the request's line and headers did not arrive within {SHORT:g} s"
+    assert closed
+    assert SHORT * 0.8 <= waited < 5
+
+
+def test_a_connection_that_sends_nothing_is_closed_without_an_answer(port: int) -> None:
+    with connect(port) as sock:
+        assert sock.recv(1) == b""
+
+
+def test_a_head_that_trickles_within_the_bound_is_served(port: int) -> None:
+    with connect(port) as sock:
+        for part in (b"GET /pi", b"ng HTTP/1.1\r\nHo", b"st: x\r\n\r\n"):
+            sock.sendall(part)
+            time.sleep(SHORT / 10)
+        status, _, body = read_answer(sock)
+    assert status == 200
+    assert json.loads(body)["status"] == "ok"
+
+
+def test_a_header_line_that_never_ends_is_refused_past_64_kb(port: int) -> None:
+    # Given a client sending one header value in 1 KB parts, never ending the line
+    with connect(port) as sock:
+        sock.sendall(b"GET /ping HTTP/1.1\r\nX-Padding: ")
+        for _ in range(80):
+            try:
+                sock.sendall(b"a" * 1024)
+            except OSError:
+                break
+            time.sleep(0.001)
+        # Then it gets a 431 once the head passed 64 KB, before the head bound
+        status, _, body = read_answer(sock)
+    assert status == 431
+    assert "over 65536 bytes" in json.loads(body)["error"]
+
+
+def test_the_answer_after_a_refusal_closes_and_later_requests_are_not_read(port: int) -> None:
+    # Given a bad Content-Length followed by a valid request on the same connection
+    with connect(port) as sock:
+        sock.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\nGET /ping HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        status, headers, _ = read_answer(sock)
+        rest = sock.recv(65536)
+    # Then only the 400 comes back, and then the end of the connection
+    assert status == 400
+    assert headers["connection"] == "close"
+    assert rest == b""
