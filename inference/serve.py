@@ -28,10 +28,11 @@
 
 Why uvicorn with httptools and uvloop, and an ASGI app: scoring one row costs microseconds, so
 the HTTP layer's own per-request cost decides throughput. Measured on 2 cores, 2 workers, one CSV
-row per request, 16 keep-alive connections (``docs/benchmarks.md``): gunicorn's ``gthread``
-workers answered about 2,200 requests a second, granian about 12,500, uvicorn about 10,700.
+row per request, 16 keep-alive connections (``docs/benchmarks.md``, medians of 3 rounds): the
+same service answered about 4,400 requests a second under gunicorn's ``gthread`` workers, 14,100
+under granian, and 11,600 here.
 Granian is the fastest, but it answers a request it cannot parse with an empty 400 that no option
-changes; uvicorn's protocol class can be replaced, and this server's answers such a request in
+changes; uvicorn's protocol class can be replaced, and this server answers such a request in
 JSON, as the hosting contract's clients expect. Each worker is one process with its own model
 session and its own ``SO_REUSEPORT`` listener (``inference.supervisor``), so the kernel spreads
 connections over the workers.
