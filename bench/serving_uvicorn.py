@@ -35,12 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, required=True)
     args = parser.parse_args(argv)
     from inference.supervisor import Supervisor, bind_listeners
-    from inference.worker import BACKLOG
 
     settings = ServerSettings(
         model_dir="", host="127.0.0.1", port=args.port, workers=args.workers, threads=THREADS, timeout=60
     )
-    listeners = bind_listeners(settings.host, settings.port, settings.workers, BACKLOG)
+    listeners = bind_listeners(settings.host, settings.port, settings.workers)
     banner = f"constant ASGI app listening on http://{settings.host}:{settings.port} ({settings.workers} workers)"
     return Supervisor(settings, listeners, constant_worker, banner).run()
 

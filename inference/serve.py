@@ -62,7 +62,7 @@ from inference.app import configure_logging
 from inference.model import LoadedModel, ModelLoadError
 from inference.settings import ServerSettings, served_model
 from inference.supervisor import Supervisor, bind_listeners
-from inference.worker import BACKLOG, run_worker
+from inference.worker import run_worker
 
 log = logging.getLogger("inference")
 
@@ -93,7 +93,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
 def run(settings: ServerSettings, model: LoadedModel) -> int:
     """Bind one listener per worker, then serve until SIGTERM (0); an address in use exits 2 with one line."""
     try:
-        listeners = bind_listeners(settings.host, settings.port, settings.workers, BACKLOG)
+        listeners = bind_listeners(settings.host, settings.port, settings.workers)
     except OSError as err:
         where = f"{settings.host}:{settings.port}"
         print(f"inference server cannot serve on {where}: {err.strerror or err}", file=sys.stderr, flush=True)

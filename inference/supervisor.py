@@ -5,8 +5,8 @@
   a hash of the connection's addresses (socket(7), ``SO_REUSEPORT``), so keep-alive clients land
   on every worker, where one shared socket lets the busiest, quickest-to-accept worker take them
   all. Binding in the master also makes "address already in use" one clear line before any
-  worker starts.
-* **Restarts.** A worker that dies is started again on the same listener; connections the kernel
+  worker starts. Each worker starts listening on its socket once it has loaded the model.
+* **Restarts.** A worker that dies is started again on the same socket; connections the kernel
   queued on it meanwhile wait in its backlog and are then served. A worker that exits 2 before it
   ever served (its model directory changed since the master checked it) stops the server with 2.
 * **Stop.** On SIGTERM or SIGINT the master closes its copies of the listeners, then sends SIGTERM
@@ -42,8 +42,15 @@ _POLL_SECONDS: Final = 0.2
 WorkerTarget = Callable[[ServerSettings, socket.socket, Connection], None]
 
 
-def bind_listeners(host: str, port: int, count: int, backlog: int) -> list[socket.socket]:
-    """``count`` listening TCP sockets on ``host:port``, each with ``SO_REUSEPORT``; raises ``OSError``."""
+def bind_listeners(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` TCP sockets bound to ``host:port``, each with ``SO_REUSEPORT``; raises ``OSError``.
+
+    They are bound, not listening: the worker's event loop calls ``listen()`` once its app is built
+    (asyncio's ``create_server``, with ``inference.worker.BACKLOG``). A socket joins the port's
+    ``SO_REUSEPORT`` group only when it listens, so the kernel never hands a connection to a worker
+    still loading its model: the first ``/ping`` that succeeds is not followed by requests waiting
+    half a second in the backlog of a worker that does not serve yet.
+    """
     listeners: list[socket.socket] = []
     try:
         for _ in range(count):
@@ -52,7 +59,6 @@ def bind_listeners(host: str, port: int, count: int, backlog: int) -> list[socke
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((host, port))
-            sock.listen(backlog)
     except OSError:
         for sock in listeners:
             sock.close()

@@ -94,6 +94,7 @@ class LocalCodeBuild:
         self._projects: dict[str, ProjectSpec] = {}
         self._builds: dict[str, dict[str, Any]] = {}
         self._docker_engine = build_shims.docker_engine_available()
+        self._shims_lock = threading.Lock()
 
     def register(self, project: ProjectSpec) -> None:
         self._projects[project.name] = project
@@ -245,6 +246,28 @@ class LocalCodeBuild:
         message = f"Error while executing command. Reason: exit status {process.returncode}: {tail}"
         self._phase(build, last, lambda: _fail(message))
 
+    def _shims(self) -> Path:
+        """The directory of the ``aws`` and ``docker`` shims the buildspecs run, written once per service.
+
+        Written once, not per build: a script that another thread's ``fork`` catches open for writing
+        cannot be executed until that child ``exec``s ("Text file busy"), which failed a build now
+        and then when builds ran beside model servers being started. Each is written under a
+        temporary name and renamed, so a shim a build may run is never open for writing.
+        """
+        shims = self._workdir / "shims"
+        with self._shims_lock:
+            for tool in ("aws", "docker"):
+                shim = shims / tool
+                if shim.exists():
+                    continue
+                shims.mkdir(parents=True, exist_ok=True)
+                draft = shims / f".{tool}.{uuid.uuid4().hex}"
+                command = f'exec "{sys.executable}" -m offline.services.codebuild_shims {tool} "$@"'
+                draft.write_text(f"#!/bin/sh\n{command}\n")
+                draft.chmod(draft.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+                os.replace(draft, shim)
+        return shims
+
     def _environment(
         self,
         build: dict[str, Any],
@@ -253,12 +276,7 @@ class LocalCodeBuild:
         spec: dict[str, Any],
         credentials: Credentials | None,
     ) -> dict[str, str]:
-        shims = root / "bin"
-        shims.mkdir(parents=True, exist_ok=True)
-        for tool in ("aws", "docker"):
-            shim = shims / tool
-            shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m offline.services.codebuild_shims {tool} "$@"\n')
-            shim.chmod(shim.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        shims = self._shims()
         env = {
             **os.environ,
             **{str(k): str(v) for k, v in ((spec.get("env") or {}).get("variables") or {}).items()},

@@ -27,14 +27,16 @@ def cannot_load(settings: ServerSettings, listener: socket.socket, ready: Connec
 
 
 def test_each_worker_gets_its_own_listener_on_the_same_port() -> None:
-    listeners = bind_listeners("127.0.0.1", 0, 1, 16)
+    listeners = bind_listeners("127.0.0.1", 0, 1)
     port = listeners[0].getsockname()[1]
     listeners[0].close()
-    listeners = bind_listeners("127.0.0.1", port, 3, 16)
+    listeners = bind_listeners("127.0.0.1", port, 3)
     try:
         assert len({sock.fileno() for sock in listeners}) == 3
         assert {sock.getsockname()[1] for sock in listeners} == {port}
         assert all(sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) for sock in listeners)
+        # Bound, not listening: a worker's socket joins the port only once that worker serves.
+        assert not any(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) for sock in listeners)
     finally:
         for sock in listeners:
             sock.close()
@@ -45,12 +47,12 @@ def test_a_port_another_process_holds_is_refused_before_any_worker_starts() -> N
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         with pytest.raises(OSError, match="Address already in use"):
-            bind_listeners("127.0.0.1", taken.getsockname()[1], 2, 16)
+            bind_listeners("127.0.0.1", taken.getsockname()[1], 2)
 
 
 def test_the_banner_comes_once_every_worker_serves_and_sigterm_stops_with_0(capsys: pytest.CaptureFixture[str]) -> None:
     # Given two workers that report ready
-    listeners = bind_listeners("127.0.0.1", 0, 1, 16) * 2
+    listeners = bind_listeners("127.0.0.1", 0, 1) * 2
     supervisor = Supervisor(SETTINGS, listeners, ready_then_wait, "listening (2 workers)")
     # When the master is sent SIGTERM a moment after it started them
     timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGTERM))
@@ -68,7 +70,7 @@ def test_the_banner_comes_once_every_worker_serves_and_sigterm_stops_with_0(caps
 
 
 def test_a_worker_that_cannot_load_the_model_stops_the_server_with_2() -> None:
-    listeners = bind_listeners("127.0.0.1", 0, 1, 16)
+    listeners = bind_listeners("127.0.0.1", 0, 1)
     started = time.monotonic()
     assert Supervisor(SETTINGS, listeners, cannot_load, "never printed").run() == 2
     assert time.monotonic() - started < 30
