@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -343,9 +344,22 @@ def parse_csv(text: str) -> list[list[float]]:
     """
     if '"' in text or "\r" in text:
         return _parse_quoted_csv(text)
+    return _rows(enumerate((record.split(",") for record in text.split("\n")), 1))
+
+
+def _parse_quoted_csv(text: str) -> list[list[float]]:
+    """:func:`parse_csv` for text with quotes or carriage returns: the ``csv`` module reads it."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        return _rows((reader.line_num, fields) for fields in reader)
+    except csv.Error as err:
+        raise PayloadError(400, f"line {reader.line_num}: the CSV is malformed: {err}") from None
+
+
+def _rows(records: Iterable[tuple[int, list[str]]]) -> list[list[float]]:
+    """The rows of ``(line number, fields)`` records: blank ones skipped, a plain row at once, any other validated."""
     rows: list[list[float]] = []
-    for line, record in enumerate(text.split("\n"), 1):
-        fields = record.split(",")
+    for line, fields in records:
         plain = _plain_row(fields)
         if plain is None and not any(field.strip() for field in fields):
             continue
@@ -356,26 +370,6 @@ def parse_csv(text: str) -> list[list[float]]:
                 raise _header_line(fields, line)
             plain = validate_row(fields, line)
         rows.append(plain)
-    if not rows:
-        raise PayloadError(400, "the CSV body holds no rows")
-    return rows
-
-
-def _parse_quoted_csv(text: str) -> list[list[float]]:
-    """:func:`parse_csv` for text with quotes or carriage returns: the ``csv`` module reads it."""
-    rows: list[list[float]] = []
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        for fields in reader:
-            if not any(field.strip() for field in fields):
-                continue
-            if len(rows) == MAX_ROWS_PER_REQUEST:
-                raise _too_many_rows()
-            if not rows and _is_header(fields):
-                raise _header_line(fields, reader.line_num)
-            rows.append(validate_row(fields, reader.line_num))
-    except csv.Error as err:
-        raise PayloadError(400, f"line {reader.line_num}: the CSV is malformed: {err}") from None
     if not rows:
         raise PayloadError(400, "the CSV body holds no rows")
     return rows
