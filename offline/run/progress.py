@@ -149,11 +149,14 @@ class Progress:
         self._poll_notifications()
 
     def _poll_execution(self, view: _ExecutionView) -> None:
+        # The status first: the history read after it holds every event up to that status. Read the
+        # other way round, an execution ending between the two calls was marked ended without its
+        # last events, and its SUCCEEDED line was never shown.
+        status = self._sfn.describe_execution(executionArn=view.arn)["status"]
         events: list[dict[str, Any]] = []
         paginator = self._sfn.get_paginator("get_execution_history")
         for page in paginator.paginate(executionArn=view.arn):
             events += page["events"]
-        status = self._sfn.describe_execution(executionArn=view.arn)["status"]
         for event in events[view.seen :]:
             view.by_id[event["id"]] = event
             self._show(view, event)

@@ -1,10 +1,13 @@
-"""How progress lines describe a task error: its reason, and whether the definition expected it."""
+"""How progress lines describe a task error, and that an execution's last line is never lost to a race."""
 
 from __future__ import annotations
 
+import datetime
 import json
+from typing import Any, cast
 
-from offline.run.progress import reason_of, task_failure_line
+from offline.run.local_aws import LocalAws
+from offline.run.progress import Progress, reason_of, task_failure_line
 
 TRAINING_CAUSE = json.dumps(
     {
@@ -46,3 +49,58 @@ def test_an_error_the_definition_catches_by_name_is_an_expected_path_not_a_failu
     # Any other error of the same state is a failure
     _line, other = task_failure_line(state, "FindEndpoint", 0.2, "SageMaker.ThrottlingException", "slow down")
     assert other == "failed"
+
+
+class _FinishingExecution:
+    """Step Functions where the execution ends between any two calls: each call sees it one step further."""
+
+    def __init__(self) -> None:
+        stamp = datetime.datetime(2026, 11, 24, tzinfo=datetime.UTC)
+        self.events = [
+            {"id": 1, "type": "ExecutionStarted", "timestamp": stamp},
+            {"id": 2, "type": "ExecutionSucceeded", "timestamp": stamp},
+        ]
+        self.visible = 1
+
+    def _step(self) -> int:
+        seen, self.visible = self.visible, min(self.visible + 1, len(self.events))
+        return seen
+
+    def describe_execution(self, **_: str) -> dict[str, str]:
+        return {"status": "SUCCEEDED" if self._step() == len(self.events) else "RUNNING"}
+
+    def get_paginator(self, name: str) -> _FinishingExecution:
+        return self
+
+    def paginate(self, **_: str) -> list[dict[str, Any]]:
+        return [{"events": self.events[: self._step()]}]
+
+
+class _Queue:
+    def create_queue(self, **_: str) -> dict[str, str]:
+        return {"QueueUrl": "http://queue"}
+
+    def get_queue_attributes(self, **_: Any) -> dict[str, Any]:
+        return {"Attributes": {"QueueArn": "arn:aws:sqs:us-east-1:123456789012:q"}}
+
+    def receive_message(self, **_: Any) -> dict[str, Any]:
+        return {}
+
+
+class _Aws:
+    def __init__(self) -> None:
+        self.sfn = _FinishingExecution()
+
+    def client(self, service: str) -> Any:
+        return {"stepfunctions": self.sfn, "sqs": _Queue(), "sns": None}[service]
+
+
+def test_an_execution_ending_between_two_polls_still_shows_its_last_line() -> None:
+    lines: list[str] = []
+    progress = Progress(aws=cast(LocalAws, _Aws()), topics=[], log=lambda text, at=None: lines.append(text))
+    arn = "arn:aws:states:us-east-1:123456789012:execution:sm:retrain-20261124"
+    progress.follow(arn)
+    while progress.running() or not lines:
+        progress.poll()
+    assert lines == [f"[retrain-] execution started: {arn}", "[retrain-] SUCCEEDED"]
+    assert progress.status(arn) == "SUCCEEDED"
