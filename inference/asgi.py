@@ -4,13 +4,14 @@ Reading the body is this module's part (the ASGI 3.0 HTTP connection scope, "HTT
 Message Format", https://asgi.readthedocs.io/en/latest/specs/www.html):
 
 * a ``Content-Length`` over the route's bound is refused (413) before a byte of the body is read.
-  Uvicorn then reads and throws away whatever of that body arrives, so the connection stays usable
+  Uvicorn then reads and throws away whatever of that body arrives (for up to 75 s, the HTTP
+  protocol's body bound), so the connection stays usable
   and a client that sends its whole body before reading gets the 413, not a broken pipe. Two cases
   close the connection instead: a client that asked ``Expect: 100-continue`` (it has sent nothing,
   and is never asked to), and a claimed size past :data:`DRAIN_LIMIT_BYTES`;
 * a chunked body is read up to the bound; past it, the 413 (the rest is thrown away as above);
-* a body that stops arriving is answered 408 after :data:`BODY_SECONDS`, and the connection closed:
-  a stalled client holds one coroutine, never a thread or the worker;
+* a body that stops arriving is the HTTP protocol's to bound (``inference.http_protocol``: a 408,
+  and the app reads a disconnect): a stalled client holds one coroutine, never a thread or the worker;
 * a body over :data:`OFFLOAD_BYTES` is parsed and scored on the worker's thread pool, so a 6 MB
   request does not hold up ``/ping`` and the other connections of its worker for the seconds it
   takes; smaller ones are answered on the event loop, where a thread hop would cost more than the
@@ -40,8 +41,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("inference")
 
-#: A body that stops arriving for this long is answered 408 (the server's idle bound, ``inference.serve``).
-BODY_SECONDS: Final = 75.0
 #: Bodies larger than this are parsed and scored off the event loop (about 1,500 CSV rows).
 OFFLOAD_BYTES: Final = 64 * 1024
 #: A claimed body larger than this is not worth reading to keep the connection: the 413 closes it.
@@ -66,26 +65,20 @@ async def send_answer(send: Send, answer: Answer) -> None:
 
 
 async def read_body(receive: Receive, wanted: BodyWanted) -> bytes | Answer | None:
-    """The body, at most ``wanted.limit`` bytes; the 413 or 408 otherwise; ``None`` when the client left."""
+    """The body, at most ``wanted.limit`` bytes; the 413 otherwise; ``None`` when the client left (or stalled)."""
     parts: list[bytes] = []
     size = 0
-    try:
-        async with asyncio.timeout(BODY_SECONDS):
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return None
-                chunk: bytes = message.get("body", b"")
-                size += len(chunk)
-                if size > wanted.limit:
-                    return wanted.refuse(f"over {wanted.limit} bytes")
-                parts.append(chunk)
-                if not message.get("more_body", False):
-                    return b"".join(parts) if len(parts) != 1 else parts[0]
-    except TimeoutError:
-        return error(
-            408, f"the body stopped arriving: {size} bytes came, then nothing for {BODY_SECONDS:g} s", close=True
-        )
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > wanted.limit:
+            return wanted.refuse(f"over {wanted.limit} bytes")
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts) if len(parts) != 1 else parts[0]
 
 
 def make_asgi_app(service: Service, executor: Executor | None = None) -> ASGIApp:

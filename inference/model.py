@@ -78,9 +78,17 @@ class OnnxScorer:
         return logistic(margins[:, 1].astype(np.float64))
 
 
+#: Up to this many margins, the logistic's last steps are done on Python floats: each numpy array
+#: operation costs about 0.8 us whatever the size, ten times the arithmetic of one row.
+SMALL_BATCH: Final = 8
+
+
 def logistic(margin: FloatArray) -> FloatArray:
     """``1 / (1 + exp(-margin))`` in float64, without overflow for margins of either sign (as scipy's expit)."""
     exp_neg_abs = np.exp(-np.abs(margin))
+    if margin.size <= SMALL_BATCH:  # the same exp, the same correctly rounded division: the same bits
+        pairs = zip(margin.tolist(), exp_neg_abs.tolist(), strict=True)
+        return np.array([1.0 / (1.0 + e) if m >= 0 else e / (1.0 + e) for m, e in pairs], dtype=np.float64)
     result: FloatArray = np.where(margin >= 0, 1.0 / (1.0 + exp_neg_abs), exp_neg_abs / (1.0 + exp_neg_abs))
     return result
 

@@ -46,8 +46,9 @@ What the knobs mean here:
   score bodies over 64 KB off the event loop, so a large request does not hold up ``/ping``.
 * Time bounds: an idle keep-alive connection is closed after 75 s (longer than the idle timeout of
   SageMaker's front end, which reuses connections); a request's headers must arrive within 75 s of
-  its first byte (else a 408), and a body that stops arriving for 75 s gets a 408. A stalled
-  client holds one coroutine, not a thread or the worker.
+  its first byte (else a 408), and its body within 75 s of the read that left it incomplete (else a
+  408; a body still arriving after a 413 is cut off by the same bound). A stalled client holds one
+  coroutine, not a thread or the worker.
 """
 
 from __future__ import annotations

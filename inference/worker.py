@@ -44,6 +44,8 @@ def uvicorn_config(app: ASGIApp, settings: ServerSettings) -> uvicorn.Config:
         log_level="warning",
         access_log=False,
         server_header=False,
+        # Nothing reads the client's address: no X-Forwarded-* rewriting (a middleware call per request).
+        proxy_headers=False,
     )
 
 

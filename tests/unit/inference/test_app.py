@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from inference import asgi
 from inference.asgi import make_app
 from inference.model import load_model
 from tests.unit.inference.asgi_call import call
@@ -87,19 +86,6 @@ def test_a_chunked_body_is_refused_once_past_the_limit(app: Any) -> None:
     # Then it is refused as soon as it passed 6 MB, without waiting for the rest
     assert status == 413
     assert f"over {6 << 20} bytes" in body["error"]
-
-
-def test_a_body_that_stops_arriving_is_a_408_that_closes(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a body bound of 50 ms and a client that sends part of its body, then nothing
-    monkeypatch.setattr(asgi, "BODY_SECONDS", 0.05)
-    # When it is handled
-    status, headers, body = call(
-        app, "POST", "/invocations", chunks=[b"125.5,", b"<stall>"], CONTENT_TYPE="text/csv", CONTENT_LENGTH="28"
-    )
-    # Then it is answered 408, naming what came, and the connection is to be closed
-    assert status == 408
-    assert "6 bytes came, then nothing for 0.05 s" in body["error"]
-    assert headers["Connection"] == "close"
 
 
 def test_a_large_body_is_scored_off_the_event_loop_and_a_small_one_on_it(model_dir: Path) -> None:

@@ -1,9 +1,10 @@
-"""The HTTP protocol's time and size bounds on a request's head, with uvicorn serving in a thread.
+"""The HTTP protocol's time and size bounds on a request's head and body, with uvicorn serving in a thread.
 
 The bounds are 75 s in the image; here they are shortened so that a stalled client is seen at once.
 """
 
 import json
+import select
 import socket
 import threading
 import time
@@ -26,6 +27,7 @@ SHORT = 0.3
 @pytest.fixture
 def port(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     monkeypatch.setattr(http_protocol, "HEAD_SECONDS", SHORT)
+    monkeypatch.setattr(http_protocol, "BODY_SECONDS", SHORT)
     monkeypatch.setattr(http_protocol, "LINGER_SECONDS", SHORT)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -107,3 +109,61 @@ def test_the_answer_after_a_refusal_closes_and_later_requests_are_not_read(port:
     assert status == 400
     assert headers["connection"] == "close"
     assert rest == b""
+
+
+def test_a_body_that_stops_arriving_is_a_408_in_json_that_closes(port: int) -> None:
+    # Given a client that sends its head and 6 of the 28 bytes its Content-Length promises, then nothing
+    with connect(port) as sock:
+        sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 28\r\n\r\n")
+        sock.sendall(b"125.5,")
+        started = time.monotonic()
+        # When the body bound passes
+        status, headers, body = read_answer(sock)
+        waited = time.monotonic() - started
+        closed = sock.recv(1) == b""
+    # Then the server answers 408 saying what happened (the app, still waiting, answers nothing more), and closes
+    assert status == 408
+    assert headers["content-type"] == "application/json"
+    assert headers["connection"] == "close"
+    assert json.loads(body)["error"] == f"the request's body did not all arrive within {SHORT:g} s"
+    assert closed
+    assert SHORT * 0.8 <= waited < 5
+
+
+def test_a_body_that_trickles_within_the_bound_is_scored(port: int) -> None:
+    row = b"125.5,13,8.2,0,3,400,1,0.02\n"
+    with connect(port) as sock:
+        sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n")
+        sock.sendall(b"Content-Length: %d\r\n\r\n" % len(row))
+        for start in range(0, len(row), 8):
+            time.sleep(SHORT / 10)
+            sock.sendall(row[start : start + 8])
+        status, _, body = read_answer(sock)
+    assert status == 200
+    assert len(json.loads(body)["predictions"]) == 1
+
+
+def _ended_while_sending(sock: socket.socket, seconds: float) -> bool:
+    """Send 1 KB every 10 ms until the server ends the connection (``True``) or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            sock.sendall(b"1" * 1024)
+            readable, _, _ = select.select([sock], [], [], 0.01)
+            if readable and sock.recv(1) == b"":
+                return True
+        except OSError:
+            return True
+    return False
+
+
+def test_a_refused_body_still_arriving_past_the_bound_ends_the_connection(port: int) -> None:
+    # Given a Content-Length over the 6 MB limit, answered 413 at once, and a client still sending the body
+    head = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 7000000\r\n\r\n"
+    with connect(port) as sock:
+        sock.sendall(head)
+        status, _, _ = read_answer(sock)
+        ended = _ended_while_sending(sock, 5)
+    # Then the 413 came first, and the server ended the connection once the body bound passed
+    assert status == 413
+    assert ended

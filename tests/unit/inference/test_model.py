@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from inference.model import ModelLoadError, OnnxScorer, load_model
+from inference.model import SMALL_BATCH, ModelLoadError, OnnxScorer, load_model, logistic
 from training.feature_schema import LEGACY_PICKLE_FILE, MAX_ROWS_PER_REQUEST, MODEL_FILE, MODEL_METADATA_FILE
 from training.onnx_export import to_onnx
 from training.synthetic import generate
@@ -123,3 +123,17 @@ def test_the_scorer_rejects_nothing_it_is_given_and_returns_float64(classifier: 
     probabilities = scorer(X)
     assert probabilities.dtype == np.float64
     assert np.isfinite(probabilities).all()
+
+
+def test_the_logistic_of_a_few_margins_has_the_bits_of_a_large_batchs() -> None:
+    # Given margins of every scale and sign, the extremes included
+    rng = np.random.default_rng(7)
+    margins = np.concatenate([rng.normal(0, 5, 5_000), rng.normal(0, 400, 500), [0.0, -0.0, 745.0, -745.0, 1e4, -1e4]])
+    # When they are taken as one large batch, and in groups small enough for the Python-float path
+    whole = logistic(margins)
+    groups = [logistic(margins[i : i + SMALL_BATCH]) for i in range(0, len(margins), SMALL_BATCH)]
+    # Then every probability is the same float64, bit for bit, and none overflowed
+    assert np.array_equal(np.concatenate(groups), whole)
+    assert whole.dtype == np.float64
+    assert np.isfinite(whole).all()
+    assert ((whole >= 0) & (whole <= 1)).all()
