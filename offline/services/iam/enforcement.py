@@ -21,6 +21,7 @@ from typing import Any
 import boto3  # type: ignore[import-untyped, unused-ignore]
 from botocore.config import Config  # type: ignore[import-untyped, unused-ignore]
 
+from offline.services.client_cache import ClientCache
 from offline.services.iam.authorizer import AccessDeniedError, Authorizer
 from offline.services.iam.conditions import ContextValue
 from offline.services.iam.errors import access_denied
@@ -49,6 +50,7 @@ class Iam:
         self.sessions = Sessions(account=account, region=region)
         self.authorizer = Authorizer(account=account, region=region)
         self.catalog = RequestCatalog(account=account, region=region)
+        self._clients = ClientCache()
 
     # --- sessions and clients ------------------------------------------------------------
 
@@ -58,13 +60,16 @@ class Iam:
         return self.sessions.assume(role_arn, service=service, source_arn=source_arn, session_name=session_name)
 
     def client(self, boto_service: str, credentials: Credentials, **config: Any) -> Any:
-        """A boto3 client of the local AWS signed with ``credentials``."""
-        return boto3.client(
-            boto_service,
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
-            **credentials.client_arguments(),
+        """A boto3 client of the local AWS signed with ``credentials`` (made once per service, session and config)."""
+        return self._clients.get(
+            (boto_service, credentials, repr(sorted(config.items()))),
+            lambda: boto3.client(
+                boto_service,
+                endpoint_url=self.endpoint_url,
+                region_name=self.region,
+                config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
+                **credentials.client_arguments(),
+            ),
         )
 
     def step_functions_client(
