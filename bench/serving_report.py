@@ -102,6 +102,27 @@ def _at_least(name: str, ours: float, theirs: float, factor: float) -> Target:
     return Target(name, ratio >= factor, f"{ratio:.1f}x: {ours:,.0f} against {theirs:,.0f} req/s")
 
 
+def _against_mlflow(results: Results, ours_c16: float) -> Target:
+    """The 20x target on MLflow's median round, with the ratio to its best round beside it.
+
+    MLflow's uvicorn workers share one listening socket; in some rounds one worker takes every
+    connection and MLflow's rate falls by a factor of 2-4. The median decides, as for every peer, and
+    the best round shows what the ratio is when MLflow's load was spread.
+    """
+    rounds = [m.requests_per_second for m in results.get(C16.name, {}).get("mlflow-fair", [])]
+    target = _at_least(
+        "1-row c=16 throughput >= 20x MLflow's (fair settings)", ours_c16, median_rps(results, C16, "mlflow-fair"), 20
+    )
+    if rounds and max(rounds) > 0:
+        best = max(rounds)
+        target = Target(
+            target.name,
+            target.met,
+            f"{target.detail}; against MLflow's best round, {best:,.0f} req/s: {ours_c16 / best:.1f}x",
+        )
+    return target
+
+
 def targets(results: Results, floor_ms: float, scoring_ms: Mapping[int, tuple[float, float]]) -> list[Target]:
     """The issue's targets, all from this run's medians.
 
@@ -110,12 +131,7 @@ def targets(results: Results, floor_ms: float, scoring_ms: Mapping[int, tuple[fl
     """
     ours_c16 = median_rps(results, C16, OURS)
     found = [
-        _at_least(
-            "1-row c=16 throughput >= 20x MLflow's (fair settings)",
-            ours_c16,
-            median_rps(results, C16, "mlflow-fair"),
-            20,
-        ),
+        _against_mlflow(results, ours_c16),
         _at_least(
             "1-row c=16 throughput >= 5x the FastAPI peer's", ours_c16, median_rps(results, C16, "fastapi-peer"), 5
         ),

@@ -29,8 +29,8 @@
 Why uvicorn with httptools and uvloop, and an ASGI app: scoring one row costs microseconds, so
 the HTTP layer's own per-request cost decides throughput. Measured on 2 cores, 2 workers, one CSV
 row per request, 16 keep-alive connections (``docs/benchmarks.md``, medians of 3 rounds): the
-same service answered about 4,400 requests a second under gunicorn's ``gthread`` workers, 14,100
-under granian, and 11,600 here.
+same service answered about 5,700 requests a second under gunicorn's ``gthread`` workers, 17,100
+under granian, and 15,000 here.
 Granian is the fastest, but it answers a request it cannot parse with an empty 400 that no option
 changes; uvicorn's protocol class can be replaced, and this server answers such a request in
 JSON, as the hosting contract's clients expect. Each worker is one process with its own model
