@@ -2,10 +2,18 @@
 
 Each scenario checks its own story and exits 0 only when every check held; these tests run the
 command as written and read what it printed, so the demo and the test are the same thing.
+
+The two canary stories run with the endpoint's p99 latency alarm at 5 s instead of stage's 500 ms.
+The 500 ms is for dedicated instances; here both fleets, the local AWS and the suite's other
+worker share 2 cores, and one request stalled past 500 ms by the machine rolled a good canary back
+in CI. The stories are about the canary's steps and the 5xx alarm; the latency alarm's evaluation
+is tested on its own (``tests/offline/services/test_alarm_evaluation.py``).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,9 +25,35 @@ from tests.e2e.conftest import synthesized_app
 pytestmark = pytest.mark.slow
 
 
-def _play(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    assembly = synthesized_app(SCENARIOS[name].env)
-    argv = ["run", "--scenario", name, "--assembly", str(assembly.directory), "--workdir", str(tmp_path)]
+#: The p99 latency alarm's threshold for the canary stories on a shared machine (see the module docstring).
+SHARED_MACHINE_P99_MS = 5_000
+
+
+def _with_p99_alarm_at(assembly: Path, target: Path, milliseconds: int) -> Path:
+    """A copy of the cloud assembly ``assembly`` whose endpoint p99 latency alarm trips at ``milliseconds``."""
+    shutil.copytree(assembly, target)
+    changed = 0
+    for template in target.glob("*.template.json"):
+        document = json.loads(template.read_text())
+        for resource in document.get("Resources", {}).values():
+            properties = resource.get("Properties", {})
+            if resource["Type"] == "AWS::CloudWatch::Alarm" and str(properties.get("AlarmName")).endswith(
+                "-p99-latency"
+            ):
+                properties["Threshold"] = milliseconds * 1000  # ModelLatency is in microseconds
+                changed += 1
+        template.write_text(json.dumps(document))
+    assert changed == 1, f"expected one endpoint p99 latency alarm, changed {changed}"
+    return target
+
+
+def _play(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], *, p99_alarm_ms: int | None = None
+) -> tuple[int, str]:
+    directory = synthesized_app(SCENARIOS[name].env).directory
+    if p99_alarm_ms is not None:
+        directory = _with_p99_alarm_at(directory, tmp_path / "cdk.out-p99", p99_alarm_ms)
+    argv = ["run", "--scenario", name, "--assembly", str(directory), "--workdir", str(tmp_path)]
     code = cli.main([*argv, "--no-tracking", "--max-wait", "0.5"])
     return code, capsys.readouterr().out
 
@@ -67,7 +101,7 @@ def test_rejecting_the_live_version_rolls_back_to_the_previous_one(
 def test_a_good_challenger_rolls_out_in_canary_steps_without_a_failed_request(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out = _play("canary", tmp_path, capsys)
+    code, out = _play("canary", tmp_path, capsys, p99_alarm_ms=SHARED_MACHINE_P99_MS)
     checks = _checks(out, "canary")
     assert code == 0, "\n".join(checks)
     assert len(checks) == 7
@@ -83,7 +117,7 @@ def test_a_good_challenger_rolls_out_in_canary_steps_without_a_failed_request(
 def test_a_failing_canary_is_rolled_back_by_its_alarm_and_rejected(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out = _play("bad-canary", tmp_path, capsys)
+    code, out = _play("bad-canary", tmp_path, capsys, p99_alarm_ms=SHARED_MACHINE_P99_MS)
     checks = _checks(out, "bad-canary")
     assert code == 0, "\n".join(checks)
     assert len(checks) == 7
