@@ -113,8 +113,8 @@ def _against_mlflow(results: Results, ours_c16: float) -> Target:
     target = _at_least(
         "1-row c=16 throughput >= 20x MLflow's (fair settings)", ours_c16, median_rps(results, C16, "mlflow-fair"), 20
     )
-    if rounds and max(rounds) > 0:
-        best = max(rounds)
+    best = max(rounds, default=0.0)
+    if best > 0:
         target = Target(
             target.name,
             target.met,

@@ -196,7 +196,7 @@ class JsonHttpToolsProtocol(HttpToolsProtocol):
                 if self._head_raw > MAX_HEAD_BYTES:
                     self.refuse(431, _TOO_LARGE)
                 elif self._head_timer is None:
-                    self._head_timer = self.loop.call_later(HEAD_SECONDS, self._head_timed_out)
+                    self._arm_head_timer()
             elif self._in_body and self._body_timer is None:
                 self._body_timer = self.loop.call_later(BODY_SECONDS, self._body_timed_out)
 

@@ -49,15 +49,21 @@ def connect(port: int) -> socket.socket:
     return sock
 
 
-def test_a_head_that_stops_arriving_is_a_408_in_json(port: int) -> None:
-    # Given a client that sends half a request line and then nothing
+def _stall(port: int, *parts: bytes) -> tuple[int, dict[str, str], bytes, float, bool]:
+    """Send ``parts``, then nothing: the answer, the seconds it took to come, and whether the server then closed."""
     with connect(port) as sock:
-        sock.sendall(b"POST /invocations HT")
+        for part in parts:
+            sock.sendall(part)
         started = time.monotonic()
-        # When the head bound passes
         status, headers, body = read_answer(sock)
         waited = time.monotonic() - started
         closed = sock.recv(1) == b""
+    return status, headers, body, waited, closed
+
+
+def test_a_head_that_stops_arriving_is_a_408_in_json(port: int) -> None:
+    # Given a client that sends half a request line and then nothing; when the head bound passes
+    status, headers, body, waited, closed = _stall(port, b"POST /invocations HT")
     # Then the server answers 408 saying what happened, and closes the connection
     assert status == 408
     assert headers["content-type"] == "application/json"
@@ -112,15 +118,10 @@ def test_the_answer_after_a_refusal_closes_and_later_requests_are_not_read(port:
 
 
 def test_a_body_that_stops_arriving_is_a_408_in_json_that_closes(port: int) -> None:
-    # Given a client that sends its head and 6 of the 28 bytes its Content-Length promises, then nothing
-    with connect(port) as sock:
-        sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 28\r\n\r\n")
-        sock.sendall(b"125.5,")
-        started = time.monotonic()
-        # When the body bound passes
-        status, headers, body = read_answer(sock)
-        waited = time.monotonic() - started
-        closed = sock.recv(1) == b""
+    # Given a client that sends its head and 6 of the 28 bytes its Content-Length promises, then nothing;
+    # when the body bound passes
+    head = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 28\r\n\r\n"
+    status, headers, body, waited, closed = _stall(port, head, b"125.5,")
     # Then the server answers 408 saying what happened (the app, still waiting, answers nothing more), and closes
     assert status == 408
     assert headers["content-type"] == "application/json"
