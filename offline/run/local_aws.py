@@ -91,6 +91,10 @@ def running_moto(*, account: str, region: str, port: int | None = None) -> Itera
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
     # Roles may attach AWS managed policies; offline IAM evaluates their real documents.
     default_user_config["iam"] = {"load_aws_managed_policies": True}
+    # Backends read this config when they are made. A thread of an earlier local AWS in this process
+    # may have touched one after that one reset them (IAM then made without the managed policies,
+    # and AttachRolePolicy of an AWS managed policy failed at provisioning): start from none.
+    _reset_backends()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     local = LocalAws(endpoint_url=f"http://127.0.0.1:{port}", account=account, region=region)
