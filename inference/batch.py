@@ -40,6 +40,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from inference.env_values import whole_number
 from inference.model import LoadedModel
 from training.feature_schema import (
     FEATURE_NAMES,
@@ -85,8 +86,8 @@ class BatchSettings:
             raise ValueError(f"SAGEMAKER_BATCH must be 'true' or 'false', got {raw[:20]!r}")
         if raw != "true":
             return cls()
-        payload = _whole_number(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", 1, MAX_PAYLOAD_MB_LIMIT)
-        concurrency = _whole_number(env, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", 1, None)
+        payload = whole_number(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", 1, MAX_PAYLOAD_MB_LIMIT)
+        concurrency = whole_number(env, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", 1, None)
         return cls(True, DEFAULT_MAX_PAYLOAD_MB if payload is None else payload, concurrency)
 
     def execution_parameters(self, workers: int) -> dict[str, Any]:
@@ -105,22 +106,6 @@ class BatchSettings:
             f"(SAGEMAKER_MAX_PAYLOAD_IN_MB={self.max_payload_mb}, the transform job's MaxPayloadInMB): "
             "send smaller mini-batches",
         )
-
-
-def _whole_number(env: Mapping[str, str], name: str, low: int, high: int | None) -> int | None:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw[:40]!r}") from None
-    if value < low or (high is not None and value > high):
-        bound = f"from {low} to {high}" if high is not None else f">= {low}"
-        # MaxPayloadInMB 0 asks for bodies of any size, streamed: a bound is what keeps a worker's memory in check.
-        why = " (0 means unbounded, streamed bodies, which this server does not take)" if value == 0 else ""
-        raise ValueError(f"{name} must be {bound}, got {value}{why}")
-    return value
 
 
 def wants_csv_lines(accept: str | None) -> bool:

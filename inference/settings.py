@@ -9,6 +9,7 @@ from typing import Final
 
 from inference import fault_injection
 from inference.batch import BatchSettings
+from inference.env_values import whole_number
 from inference.model import LoadedModel, load_model
 
 #: Threads per worker that parse and score large bodies off the event loop (``inference.asgi``).
@@ -37,16 +38,8 @@ class ServerSettings:
         """Read ``SM_MODEL_DIR``, ``SAGEMAKER_BIND_TO_PORT``, ``SAGEMAKER_MODEL_SERVER_WORKERS``..."""
 
         def integer(name: str, default: int, low: int) -> int:
-            raw = env.get(name, "").strip()
-            if not raw:
-                return default
-            try:
-                value = int(raw)
-            except ValueError:
-                raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
-            if value < low:
-                raise ValueError(f"{name} must be >= {low}, got {value}")
-            return value
+            value = whole_number(env, name, low)
+            return default if value is None else value
 
         batch = BatchSettings.from_env(env)
         workers = integer("SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1, 1)
