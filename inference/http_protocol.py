@@ -247,7 +247,9 @@ class JsonHttpToolsProtocol(HttpToolsProtocol):
         previous = self.cycle
         super().on_headers_complete()
         cycle = self.cycle
-        if cycle is not None and cycle is not previous:  # a new request (not an upgrade uvicorn declined)
+        # A new request (not an upgrade uvicorn declined). The answer to HEAD has no body: uvicorn never
+        # writes one, so its head is written at once.
+        if cycle is not None and cycle is not previous and cycle.scope["method"] != "HEAD":
             cycle.transport = HeadWithBody(cycle.transport, cycle)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:

@@ -168,3 +168,15 @@ def test_a_refused_body_still_arriving_past_the_bound_ends_the_connection(port: 
     # Then the 413 came first, and the server ended the connection once the body bound passed
     assert status == 413
     assert ended
+
+
+def test_a_head_request_is_answered_on_a_kept_connection(port: int) -> None:
+    # The answer to HEAD has no body: a head held back to go out with its body would never be written.
+    with connect(port) as sock:
+        sock.sendall(b"HEAD /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, _ = read_answer(sock)
+        assert (status, headers["content-length"]) == (200, "0")
+        sock.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, body = read_answer(sock)
+    assert status == 200
+    assert json.loads(body)["status"] == "ok"
