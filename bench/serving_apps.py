@@ -1,6 +1,6 @@
 """Bench-only applications for the serving benchmark (``bench.serving``); none of this is served in AWS.
 
-* :func:`constant_wsgi` / :func:`constant_asgi`: read the request body and answer a fixed prediction
+* :func:`constant_wsgi` / :data:`constant_asgi`: read the request body and answer a fixed prediction
   body: the ceiling of an HTTP layer, with no parsing and no scoring.
 * :class:`NoDelayHttpTools`: uvicorn's stock httptools protocol with only ``TCP_NODELAY`` added on
   every accepted connection, for the peers run by uvicorn's command line (``mlflow-fair``,
@@ -14,14 +14,14 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+from inference.app import Answer, BodyWanted
+from inference.asgi import ServiceApp
+from training.feature_schema import payload_too_large
 
 #: A typical probability as ``predictions_body`` renders it (``repr`` of a float64).
 _PROBABILITY: Final = "0.012745389184164405"
@@ -53,39 +53,21 @@ def constant_wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -
     return [answer]
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None once it passes ``limit`` bytes."""
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        parts.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(parts)
+class ConstantRouter:
+    """``/ping`` and a fixed answer to anything else, after reading the body (an :class:`inference.app.Router`).
+
+    Served as :class:`inference.asgi.ServiceApp`, it runs on ``ours``'s whole HTTP layer: the common
+    requests answered by the protocol itself (``inference.direct``), the others by the ASGI app.
+    """
+
+    def route(self, method: str, path: str, *, content_type: str | None, accept: str | None) -> Answer | BodyWanted:
+        if path == "/ping":
+            return Answer(200, _PING)
+        return BodyWanted(64 * 1024 * 1024, payload_too_large, lambda body: Answer(200, _constant_for(body)))
 
 
-async def _send(send: Send, status: int, body: bytes) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def constant_asgi(scope: Scope, receive: Receive, send: Send) -> None:
-    """ASGI: ``/ping`` and a fixed answer to anything else, after reading the body."""
-    if scope["type"] != "http":
-        return
-    if scope["path"] == "/ping":
-        await _send(send, 200, _PING)
-        return
-    body = await _read_body(receive, 64 * 1024 * 1024)
-    await _send(send, 200, _constant_for(body or b""))
+#: The constant app for ``const-uvicorn``.
+constant_asgi: Final = ServiceApp(ConstantRouter())
 
 
 class NoDelayHttpTools(HttpToolsProtocol):

@@ -1,7 +1,8 @@
 """Serve the constant ASGI app with ``python -m inference.serve``'s HTTP layer (bench only): ``const-uvicorn``.
 
-``python -m bench.serving_uvicorn --port P --workers N`` runs ``bench.serving_apps.constant_asgi``
-exactly as ``inference.serve`` runs the service: the master binds one ``SO_REUSEPORT`` listener per
+``python -m bench.serving_uvicorn --port P --workers N`` runs ``bench.serving_apps.constant_asgi`` (a
+:class:`inference.asgi.ServiceApp`, so the protocol answers its common requests itself, as it does the
+service's) exactly as ``inference.serve`` runs the service: the master binds one ``SO_REUSEPORT`` listener per
 worker and supervises spawned workers (``inference.supervisor``), and each worker runs uvicorn with
 ``inference.worker.uvicorn_config`` (``inference.http_protocol.JsonHttpToolsProtocol``, uvloop, no
 lifespan, no access log). Uvicorn's own ``--workers`` mode would share one listening socket between

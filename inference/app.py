@@ -26,7 +26,7 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 
@@ -132,6 +132,14 @@ def predictions_body(model: LoadedModel, rows: list[list[float]]) -> bytes:
     threshold = model.threshold
     items = ",".join(f'{{"probability":{p!r},"label":{1 if p >= threshold else 0}}}' for p in probabilities.tolist())
     return f'{{"predictions":[{items}],"model_version":{json.dumps(model.version)}}}'.encode()
+
+
+class Router(Protocol):
+    """What the HTTP adapters serve: the answer to a request's method, path and headers, or the body it needs."""
+
+    def route(self, method: str, path: str, *, content_type: str | None, accept: str | None) -> Answer | BodyWanted:
+        """See :meth:`Service.route`."""
+        ...
 
 
 class Service:

@@ -18,6 +18,9 @@ Message Format", https://asgi.readthedocs.io/en/latest/specs/www.html):
   work (one row takes tens of microseconds).
 
 An exception the service lets escape is logged and answered with a bare JSON 500.
+
+In the server, the common small request never reaches this app: ``inference.http_protocol``
+answers it from :attr:`ServiceApp.service` (``inference.direct``), with the same bytes.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any, Final
 
-from inference.app import FAULT, Answer, BodyWanted, Service, declared_length, error
+from inference.app import FAULT, Answer, BodyWanted, Router, Service, declared_length, error
 from inference.batch import BatchSettings
 from inference.model import LoadedModel
 from training.feature_schema import PayloadError
@@ -81,12 +84,31 @@ async def read_body(receive: Receive, wanted: BodyWanted) -> bytes | Answer | No
             return b"".join(parts) if len(parts) != 1 else parts[0]
 
 
-def make_asgi_app(service: Service, executor: Executor | None = None) -> ASGIApp:
-    """``service`` as an ASGI 3 callable; ``executor`` runs the work for bodies over :data:`OFFLOAD_BYTES`."""
+class ServiceApp:
+    """``service`` as an ASGI 3 callable; ``executor`` runs the work for bodies over :data:`OFFLOAD_BYTES`.
 
-    async def answer(scope: Scope, receive: Receive) -> Answer | None:
+    ``inference.http_protocol`` answers the common small request itself (``inference.direct``),
+    from :attr:`service`; this app answers every other one.
+    """
+
+    def __init__(self, service: Router, executor: Executor | None = None) -> None:
+        self.service = service
+        self._executor = executor
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # no lifespan or websocket: the server runs with both off
+            return
+        try:
+            reply = await self._answer(scope, receive)
+        except Exception:
+            log.exception("error handling %s %s", scope.get("method"), str(scope.get("path"))[:100])
+            reply = FAULT
+        if reply is not None:
+            await send_answer(send, reply)
+
+    async def _answer(self, scope: Scope, receive: Receive) -> Answer | None:
         headers = _headers(scope)
-        routed = service.route(
+        routed = self.service.route(
             scope["method"], scope["path"], content_type=headers.get(b"content-type"), accept=headers.get(b"accept")
         )
         if isinstance(routed, Answer):
@@ -103,22 +125,14 @@ def make_asgi_app(service: Service, executor: Executor | None = None) -> ASGIApp
             return body
         if length is not None and len(body) < length:  # the client closed its side early
             return error(400, f"the body ended after {len(body)} of {length} bytes (Content-Length)", close=True)
-        if executor is not None and len(body) > OFFLOAD_BYTES:
-            return await asyncio.get_running_loop().run_in_executor(executor, routed.finish, body)
+        if self._executor is not None and len(body) > OFFLOAD_BYTES:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, routed.finish, body)
         return routed.finish(body)
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # no lifespan or websocket: the server runs with both off
-            return
-        try:
-            reply = await answer(scope, receive)
-        except Exception:
-            log.exception("error handling %s %s", scope.get("method"), str(scope.get("path"))[:100])
-            reply = FAULT
-        if reply is not None:
-            await send_answer(send, reply)
 
-    return app
+def make_asgi_app(service: Service, executor: Executor | None = None) -> ServiceApp:
+    """``service`` as an ASGI 3 callable (:class:`ServiceApp`)."""
+    return ServiceApp(service, executor)
 
 
 def make_app(
@@ -128,6 +142,6 @@ def make_app(
     batch: BatchSettings | None = None,
     workers: int = 1,
     executor: Executor | None = None,
-) -> ASGIApp:
+) -> ServiceApp:
     """The ASGI app serving ``model`` (see :class:`inference.app.Service` and :func:`make_asgi_app`)."""
     return make_asgi_app(Service(model, fault_rate=fault_rate, batch=batch, workers=workers), executor)

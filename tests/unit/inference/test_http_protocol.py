@@ -6,20 +6,17 @@ The bounds are 75 s in the image; here they are shortened so that a stalled clie
 import json
 import select
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from inference import http_protocol
 from inference.asgi import make_app
 from inference.model import load_model
-from inference.settings import ServerSettings
-from inference.worker import uvicorn_config
 from tests.raw_http import read_answer
+from tests.unit.inference.threaded_server import serving
 
 SHORT = 0.3
 
@@ -29,19 +26,8 @@ def port(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     monkeypatch.setattr(http_protocol, "HEAD_SECONDS", SHORT)
     monkeypatch.setattr(http_protocol, "BODY_SECONDS", SHORT)
     monkeypatch.setattr(http_protocol, "LINGER_SECONDS", SHORT)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    settings = ServerSettings.from_env({"SM_MODEL_DIR": str(model_dir)})
-    server = uvicorn.Server(uvicorn_config(make_app(load_model(model_dir)), settings))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(make_app(load_model(model_dir)), model_dir) as bound:
+        yield bound
 
 
 def connect(port: int) -> socket.socket:
