@@ -90,12 +90,21 @@ worker and hands it to the worker it spawns (`inference.supervisor`), so the ker
 connections over the workers. A request the parser cannot read (a `Content-Length` that is not a
 number, a request line or method that is not HTTP's, an unsupported `Transfer-Encoding`, a broken
 chunk, headers over 64 KB or not all there after 75 s) gets a 4xx JSON `{{"error": "..."}}` naming what to fix, and
-the connection is closed (`inference.http_protocol`). `ours-granian` is the same service under the
-server before this one, with its settings: at 1-row c=16 it {_granian_figures(ours, granian)}.
+the connection is closed (`inference.http_protocol`). The common request (`GET /ping`, a
+`POST /invocations` of up to 64 KB with a `Content-Length`) is answered by the protocol itself from
+the service, without uvicorn's ASGI task and messages (`inference.direct`); the others go to the
+ASGI app. `ours-granian` is the same service under the server before this one, with its settings:
+at 1-row c=16 it {_granian_figures(ours, granian)}.
 Granian answers a request it cannot parse itself, with an empty 400, and no option changes that
 body. The issue requires every bad-input behaviour to be kept, and a client error is a 4xx JSON
-`{{"error": ...}}` in this project (`inference.app`), so `ours` does not use granian: the difference
-between the two rows is the price of JSON answers to bad HTTP."""
+`{{"error": ...}}` in this project (`inference.app`), so `ours` does not use granian{_price(ours, granian)}."""
+
+
+def _price(ours: float, granian: float) -> str:
+    """What the difference between ``ours`` and ``ours-granian`` means, when granian was the faster."""
+    if granian > ours > 0:
+        return ": the difference between the two rows is the price of JSON answers to bad HTTP"
+    return ""
 
 
 def serving_section(run: Run) -> str:

@@ -108,6 +108,7 @@ def _ours(setup: Setup, env: dict[str, str]) -> list[Peer]:
         Peer(
             "ours",
             "`python -m inference.serve`: our service as ASGI under uvicorn with httptools and uvloop, "
+            "the common request answered by the HTTP protocol itself (`inference.direct`), "
             "bad HTTP answered in JSON (`inference.http_protocol`), one `SO_REUSEPORT` listener per worker "
             "bound by the master",
             "const-uvicorn",
@@ -173,7 +174,8 @@ def _constants(setup: Setup, env: dict[str, str]) -> list[Peer]:
     return [
         Peer(
             "const-uvicorn",
-            "fixed answer, ASGI with `ours`'s HTTP layer: its supervisor and uvicorn configuration "
+            "fixed answer (`ConstantRouter` in `bench/serving_apps.py`) on `ours`'s HTTP layer: its supervisor, "
+            "protocol and uvicorn configuration "
             "(`bench/serving_uvicorn.py`)",
             "const-uvicorn",
             "csv",

@@ -29,11 +29,12 @@
 Why uvicorn with httptools and uvloop, and an ASGI app: scoring one row costs microseconds, so
 the HTTP layer's own per-request cost decides throughput. Measured on 2 cores, 2 workers, one CSV
 row per request, 16 keep-alive connections (``docs/benchmarks.md``, medians of 3 rounds): the
-same service answered about 5,700 requests a second under gunicorn's ``gthread`` workers, 17,100
-under granian, and 15,000 here.
-Granian is the fastest, but it answers a request it cannot parse with an empty 400 that no option
-changes; uvicorn's protocol class can be replaced, and this server answers such a request in
-JSON, as the hosting contract's clients expect. Each worker is one process with its own model
+same service answered about 5,600 requests a second under gunicorn's ``gthread`` workers, 16,000
+under granian, and 16,800 here, where the protocol answers the common request itself
+(``inference.direct``; 15,000 when every request went through the ASGI app).
+Granian answers a request it cannot parse with an empty 400 that no option changes; uvicorn's
+protocol class can be replaced, and this server answers such a request in JSON, as the hosting
+contract's clients expect. Each worker is one process with its own model
 session and its own ``SO_REUSEPORT`` listener (``inference.supervisor``), so the kernel spreads
 connections over the workers.
 
