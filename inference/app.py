@@ -126,6 +126,11 @@ def declared_length(raw: str | None) -> int | None:
     return int(raw)
 
 
+def body_cut_short(received: int, declared: int) -> Answer:
+    """The 400 for a body that ended (the client closed its side) before its ``Content-Length``; it closes."""
+    return error(400, f"the body ended after {received} of {declared} bytes (Content-Length)", close=True)
+
+
 def predictions_body(model: LoadedModel, rows: list[list[float]]) -> bytes:
     """Score ``rows`` and render the ``/invocations`` answer."""
     probabilities = model.score(np.array(rows, dtype=np.float64))

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any, Final
 
-from inference.app import FAULT, Answer, BodyWanted, Router, Service, declared_length, error
+from inference.app import FAULT, Answer, BodyWanted, Router, Service, body_cut_short, declared_length, error
 from inference.batch import BatchSettings
 from inference.model import LoadedModel
 from training.feature_schema import PayloadError
@@ -124,15 +124,10 @@ class ServiceApp:
         if not isinstance(body, bytes):
             return body
         if length is not None and len(body) < length:  # the client closed its side early
-            return error(400, f"the body ended after {len(body)} of {length} bytes (Content-Length)", close=True)
+            return body_cut_short(len(body), length)
         if self._executor is not None and len(body) > OFFLOAD_BYTES:
             return await asyncio.get_running_loop().run_in_executor(self._executor, routed.finish, body)
         return routed.finish(body)
-
-
-def make_asgi_app(service: Service, executor: Executor | None = None) -> ServiceApp:
-    """``service`` as an ASGI 3 callable (:class:`ServiceApp`)."""
-    return ServiceApp(service, executor)
 
 
 def make_app(
@@ -143,5 +138,5 @@ def make_app(
     workers: int = 1,
     executor: Executor | None = None,
 ) -> ServiceApp:
-    """The ASGI app serving ``model`` (see :class:`inference.app.Service` and :func:`make_asgi_app`)."""
-    return make_asgi_app(Service(model, fault_rate=fault_rate, batch=batch, workers=workers), executor)
+    """The ASGI app serving ``model`` (see :class:`inference.app.Service` and :class:`ServiceApp`)."""
+    return ServiceApp(Service(model, fault_rate=fault_rate, batch=batch, workers=workers), executor)

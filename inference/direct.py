@@ -23,8 +23,8 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from inference.app import FAULT, Answer, BodyWanted, Router, error
-from inference.asgi import OFFLOAD_BYTES
+from inference.app import FAULT, Answer, BodyWanted, Router, body_cut_short
+from inference.asgi import OFFLOAD_BYTES, asgi_headers
 
 log = logging.getLogger("inference")
 
@@ -117,7 +117,7 @@ def answer_for(request: DirectRequest) -> Answer:
         return routed
     body = bytes(request.body)
     if len(body) < request.length:  # the client closed its side before its body was all sent
-        return error(400, f"the body ended after {len(body)} of {request.length} bytes (Content-Length)", close=True)
+        return body_cut_short(len(body), request.length)
     try:
         return routed.finish(body)
     except Exception:
@@ -130,21 +130,16 @@ def render(
 ) -> tuple[bytes, bool]:
     """The bytes of ``answer`` as uvicorn writes them, and whether the connection stays open after it.
 
-    Uvicorn writes the status line, its default headers (``date``), the answer's headers with
-    lower-case names, ``connection: close`` when the connection is not kept, a blank line and the
-    body (none for ``HEAD``).
+    Uvicorn writes the status line, its default headers (``date``), the answer's headers as the ASGI
+    app sends them (:func:`inference.asgi.asgi_headers`), ``connection: close`` when the connection
+    is not kept and the answer did not say so itself, a blank line and the body (none for ``HEAD``).
     """
     parts = [status_line]
-    for name, value in default_headers:
+    for name, value in (*default_headers, *asgi_headers(answer)):
         parts += (name, b": ", value, b"\r\n")
-    body = answer.body
-    parts.append(b"content-type: %s\r\ncontent-length: %d\r\n" % (answer.content_type.encode("latin-1"), len(body)))
-    if answer.allow:
-        parts.append(b"allow: %s\r\n" % answer.allow.encode("latin-1"))
-    keep = keep_alive and not answer.close
-    if not keep:
+    if not keep_alive and not answer.close:
         parts.append(b"connection: close\r\n")
     parts.append(b"\r\n")
     if not head_only:
-        parts.append(body)
-    return b"".join(parts), keep
+        parts.append(answer.body)
+    return b"".join(parts), keep_alive and not answer.close

@@ -17,9 +17,11 @@ def whole_number(env: Mapping[str, str], name: str, low: int, high: int | None =
         value = int(raw)
     except ValueError:
         raise ValueError(f"{name} must be a whole number, got {raw[:40]!r}") from None
-    if value < low or (high is not None and value > high):
-        bound = f"from {low} to {high}" if high is not None else f">= {low}"
+    if high is None:
+        if value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
+    elif not low <= value <= high:
         # SageMaker's MaxPayloadInMB 0 asks for bodies of any size, streamed: a bound keeps a worker's memory in check.
-        why = " (0 means unbounded, streamed bodies, which this server does not take)" if value == 0 and high else ""
-        raise ValueError(f"{name} must be {bound}, got {value}{why}")
+        why = " (0 means unbounded, streamed bodies, which this server does not take)" if value == 0 else ""
+        raise ValueError(f"{name} must be from {low} to {high}, got {value}{why}")
     return value

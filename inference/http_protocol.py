@@ -282,10 +282,11 @@ class JsonHttpToolsProtocol(HttpToolsProtocol):
 
     def _direct_request(self) -> DirectRequest | None:
         """The request whose head just ended, when it is one this protocol answers itself (``inference.direct``)."""
-        if self._service is None or self.pipeline or self.parser.should_upgrade():
+        if self._service is None or self.parser.should_upgrade():
             return None
         cycle = self.cycle
-        if cycle is not None and not cycle.response_complete:  # pipelined behind an answer not yet written
+        # Pipelined behind an answer not yet written (uvicorn's queued requests are all behind this one).
+        if cycle is not None and not cycle.response_complete:
             return None
         keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
         return plan(self._service, self.parser.get_method(), self.url, self.headers, keep_alive=keep_alive)

@@ -17,7 +17,7 @@ from typing import Final
 import uvicorn
 
 from inference.app import Service, configure_logging
-from inference.asgi import ASGIApp, make_asgi_app
+from inference.asgi import ASGIApp, ServiceApp
 from inference.http_protocol import HEAD_SECONDS, JsonHttpToolsProtocol
 from inference.model import ModelLoadError
 from inference.settings import ServerSettings, served_model
@@ -71,7 +71,7 @@ def build_app(settings: ServerSettings, executor: ThreadPoolExecutor | None = No
         print(f"inference server worker cannot start: {err}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
     service = Service(model, fault_rate=settings.fault_5xx_rate, batch=settings.batch, workers=settings.workers)
-    return make_asgi_app(service, executor)
+    return ServiceApp(service, executor)
 
 
 def run_worker(settings: ServerSettings, listener: socket.socket, ready: Connection | None = None) -> None:

@@ -28,3 +28,20 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, classifier: Any) -> Path
     metadata = {"model_version": "unit-model", "feature_names": list(FEATURE_NAMES), "threshold": 0.2}
     (directory / MODEL_METADATA_FILE).write_text(json.dumps(metadata))
     return directory
+
+
+#: What a service fault carries: the caller must never see it, the log must.
+SECRET_DETAIL = "secret internal detail"
+
+
+@pytest.fixture
+def broken_service(model_dir: Path) -> Any:
+    """A service with a bug: routing any request raises."""
+    from inference.app import Service
+    from inference.model import load_model
+
+    class Broken(Service):
+        def route(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError(SECRET_DETAIL)
+
+    return Broken(load_model(model_dir))

@@ -12,13 +12,13 @@ import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from inference.app import Service
 from inference.asgi import Receive, Scope, Send, ServiceApp
 from inference.model import load_model
+from tests.unit.inference.conftest import SECRET_DETAIL
 from tests.unit.inference.threaded_server import serving
 
 ROW = b"125.5,14,3.2,0,2,400,1,0.02\n"
@@ -137,16 +137,12 @@ def test_a_head_request_is_answered_on_a_kept_connection(servers: tuple[int, int
 
 
 def test_a_service_fault_is_a_bare_json_500_on_the_direct_path(
-    model_dir: Path, caplog: pytest.LogCaptureFixture
+    model_dir: Path, broken_service: Service, caplog: pytest.LogCaptureFixture
 ) -> None:
-    class Broken(Service):
-        def route(self, *args: Any, **kwargs: Any) -> Any:
-            raise RuntimeError("secret internal detail")
-
-    with serving(ServiceApp(Broken(load_model(model_dir))), model_dir) as port:
+    with serving(ServiceApp(broken_service), model_dir) as port:
         answer = exchange(port, post(ROW), half_close=False)
     bare_500 = b'{"error": "internal error; the request was not scored"}'
     assert answer.count(b"HTTP/1.1 500 ") == 2  # the request, then the closing ping
     assert answer.count(bare_500) == 2
-    assert b"secret internal detail" not in answer
-    assert "secret internal detail" in caplog.text
+    assert SECRET_DETAIL.encode() not in answer
+    assert SECRET_DETAIL in caplog.text

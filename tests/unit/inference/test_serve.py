@@ -3,17 +3,17 @@
 import json
 import pickle
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from inference.app import Service
-from inference.asgi import make_asgi_app
+from inference.asgi import ServiceApp
 from inference.batch import BatchSettings
 from inference.model import load_model
 from inference.serve import banner
 from inference.settings import THREADS, ServerSettings
 from inference.worker import build_app
+from tests.unit.inference.conftest import SECRET_DETAIL
 from tests.unit.inference.test_app import ROW, call
 
 
@@ -63,21 +63,17 @@ def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:
 
 
 def test_an_exception_the_service_lets_escape_is_a_bare_json_500(
-    model_dir: Path, caplog: pytest.LogCaptureFixture
+    broken_service: Service, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Given a service with a bug
-    class Broken(Service):
-        def route(self, *args: Any, **kwargs: Any) -> Any:
-            raise RuntimeError("secret internal detail")
-
-    app = make_asgi_app(Broken(load_model(model_dir)))
+    app = ServiceApp(broken_service)
     # When it is called through the ASGI app
     status, headers, body = call(app, "POST", "/invocations", ROW, CONTENT_TYPE="text/csv")
     # Then the caller gets a JSON 500 without the detail, which goes to the log
     assert status == 500
     assert headers["Content-Type"] == "application/json"
     assert body == {"error": "internal error; the request was not scored"}
-    assert "secret internal detail" in caplog.text
+    assert SECRET_DETAIL in caplog.text
 
 
 def test_a_worker_builds_the_app_with_the_deployed_version(model_dir: Path) -> None:
